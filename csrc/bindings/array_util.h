@@ -1,0 +1,40 @@
+// Helpers every op binding uses to accept numpy inputs and hand back native outputs.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/storage.h"
+
+namespace minimod::bindings {
+
+// A numpy view of a Storage (defined in storage.cpp): the array's base is the Storage.
+pybind11::array storage_as_array(const std::shared_ptr<Storage>& storage);
+
+// A new, uninitialised float32 array in native storage, for a kernel to fill.
+inline pybind11::array new_f32_output(const std::vector<std::int64_t>& shape) {
+  return storage_as_array(std::make_shared<Storage>(shape, DType::Float32, /*zero_fill=*/false));
+}
+
+// The input as a float32, C-contiguous array. Raises RuntimeError naming the op and the dtype when
+// it is not float32 (no silent cast, as torch refuses mixed dtypes); makes a contiguous copy only
+// when the layout needs one.
+inline pybind11::array_t<float, pybind11::array::c_style> require_f32(const pybind11::handle& x,
+                                                                      const char* op) {
+  namespace py = pybind11;
+  py::array arr = py::array::ensure(x);
+  if (!arr) throw py::type_error(std::string(op) + ": expected a numpy array or array-like input");
+  if (!arr.dtype().is(py::dtype::of<float>())) {
+    throw std::runtime_error(std::string(op) + ": expected input of dtype float32, but got " +
+                             py::str(arr.dtype()).cast<std::string>() +
+                             "; minimod computes in float32: convert with x.astype(np.float32)");
+  }
+  return py::array_t<float, py::array::c_style>::ensure(arr);
+}
+
+}  // namespace minimod::bindings

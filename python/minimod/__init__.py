@@ -1,0 +1,9 @@
+"""minimod: PyTorch's nn.Module API over native CPU kernels, with numpy arrays in and out."""
+
+from __future__ import annotations
+
+from minimod import _core, nn
+from minimod._core import get_num_threads, set_num_threads
+from minimod._version import __version__
+
+__all__ = ["__version__", "get_num_threads", "nn", "set_num_threads"]
