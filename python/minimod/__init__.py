@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from minimod import _core, nn
 from minimod._core import get_num_threads, set_num_threads
+from minimod._random import manual_seed
 from minimod._version import __version__
 
-__all__ = ["__version__", "get_num_threads", "nn", "set_num_threads"]
+__all__ = ["__version__", "get_num_threads", "manual_seed", "nn", "set_num_threads"]
