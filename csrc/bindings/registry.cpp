@@ -142,6 +142,96 @@ int registry_clear(PyObject* self) {
   return 0;
 }
 
+// ---- Fast protocol slots ---------------------------------------------------------------------
+// Module.__call__ tests eight registries for emptiness on every call, and Module.__getattr__
+// looks parameters up by name on every attribute access, so truth value, len, `in`, `r[k]` and
+// `r[k] = v` / `del r[k]` are installed as C slots. Through pybind11's generic dispatcher each
+// costs ~70 ns; as slots they cost what a dict's do. The named methods (__len__, ...) stay bound
+// for explicit calls; the slots reimplement them exactly and never let a C++ exception escape.
+
+Registry* registry_ptr(PyObject* self) {
+  auto* inst = reinterpret_cast<py::detail::instance*>(self);
+  auto vh = inst->get_value_and_holder(nullptr, false);
+  if (vh.inst == nullptr || !vh.holder_constructed()) return nullptr;  // before __init__ ran
+  return vh.value_ptr<Registry>();
+}
+
+int slot_bool(PyObject* self) {
+  Registry* r = registry_ptr(self);
+  return (r != nullptr && !r->map.empty()) ? 1 : 0;
+}
+
+Py_ssize_t slot_len(PyObject* self) {
+  Registry* r = registry_ptr(self);
+  return r == nullptr ? 0 : static_cast<Py_ssize_t>(r->map.size());
+}
+
+int slot_contains(PyObject* self, PyObject* key) {
+  Registry* r = registry_ptr(self);
+  if (r == nullptr || !is_valid_key(key)) return 0;
+  try {
+    return r->map.contains(py::reinterpret_borrow<py::object>(key)) ? 1 : 0;
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+    return -1;
+  }
+}
+
+PyObject* slot_getitem(PyObject* self, PyObject* key) {
+  Registry* r = registry_ptr(self);
+  if (r != nullptr && is_valid_key(key)) {
+    try {
+      if (py::object* v = r->map.find(py::reinterpret_borrow<py::object>(key))) {
+        return v->inc_ref().ptr();
+      }
+    } catch (const std::exception& e) {
+      PyErr_SetString(PyExc_RuntimeError, e.what());
+      return nullptr;
+    }
+  }
+  PyErr_SetObject(PyExc_KeyError, key);
+  return nullptr;
+}
+
+int slot_setitem(PyObject* self, PyObject* key, PyObject* value) {
+  Registry* r = registry_ptr(self);
+  if (r == nullptr) {
+    PyErr_SetString(PyExc_TypeError, "Registry.__init__ has not been called");
+    return -1;
+  }
+  try {
+    if (value == nullptr) {  // del r[key]
+      if (!is_valid_key(key) || !r->map.erase(py::reinterpret_borrow<py::object>(key))) {
+        PyErr_SetObject(PyExc_KeyError, key);
+        return -1;
+      }
+      return 0;
+    }
+    if (!is_valid_key(key)) {
+      PyErr_Format(PyExc_TypeError,
+                   "registry keys must be str (names) or int (hook ids), got %s",
+                   Py_TYPE(key)->tp_name);
+      return -1;
+    }
+    r->map.set(py::reinterpret_borrow<py::object>(key), py::reinterpret_borrow<py::object>(value));
+    return 0;
+  } catch (const std::exception& e) {
+    PyErr_SetString(PyExc_RuntimeError, e.what());
+    return -1;
+  }
+}
+
+void install_fast_slots(py::handle cls) {
+  auto* type = reinterpret_cast<PyTypeObject*>(cls.ptr());
+  type->tp_as_number->nb_bool = slot_bool;
+  type->tp_as_mapping->mp_length = slot_len;
+  type->tp_as_sequence->sq_length = slot_len;
+  type->tp_as_sequence->sq_contains = slot_contains;
+  type->tp_as_mapping->mp_subscript = slot_getitem;
+  type->tp_as_mapping->mp_ass_subscript = slot_setitem;
+  PyType_Modified(type);
+}
+
 }  // namespace
 
 void init_registry(py::module_& m) {
@@ -293,6 +383,7 @@ existing key keeps its position; changing the key set while iterating raises Run
         return out + "})";
       });
   py::setattr(m.attr("Registry"), "__hash__", py::none());
+  install_fast_slots(m.attr("Registry"));  // last: setting attributes on the type resets slots
 }
 
 }  // namespace minimod::bindings
