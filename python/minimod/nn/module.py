@@ -585,18 +585,22 @@ class Module:
     # ---- calling -----------------------------------------------------------------------------
 
     def _call_impl(self, *args: Any, **kwargs: Any) -> Any:
+        # The reference semantics of a call. Module.__call__ is a C descriptor (module_call.cpp,
+        # installed below the class) that does this same fast-path test natively and calls
+        # this function whenever there is a hook or anything unusual.
         forward_call = self.forward
-        # Fast path: with no forward/backward hooks on this module and none global, a call is
-        # forward(*args, **kwargs) and nothing else. Registry truth tests are C slots.
+        # With no forward/backward hooks on this module and none global, a call is
+        # forward(*args, **kwargs) and nothing else (the with_kwargs / always_called sets are
+        # not consulted). Registry truth tests are C slots.
         if not (
-            self._forward_pre_hooks
-            or self._forward_hooks
-            or self._backward_hooks
+            self._backward_hooks
             or self._backward_pre_hooks
-            or _global_forward_pre_hooks
-            or _global_forward_hooks
-            or _global_backward_hooks
+            or self._forward_hooks
+            or self._forward_pre_hooks
             or _global_backward_pre_hooks
+            or _global_backward_hooks
+            or _global_forward_hooks
+            or _global_forward_pre_hooks
         ):
             return forward_call(*args, **kwargs)
         return self._call_with_hooks(forward_call, args, kwargs)
@@ -1501,6 +1505,13 @@ class Module:
                 new = _renativise(buf)
                 if new is not buf:
                     buffers[name] = new
+
+
+# The native __call__: same semantics as Module._call_impl, without a Python frame on the fast
+# path. A core built without it keeps the Python __call__.
+_module_call_descriptor = getattr(_core, "_module_call_descriptor", None)
+if _module_call_descriptor is not None:
+    Module.__call__ = _module_call_descriptor(Module, globals(), Module._call_impl)  # type: ignore[method-assign]
 
 
 # ---------------------------------------------------------------------------------------------
