@@ -7,7 +7,7 @@ namespace minimod::bindings {
 
 void init_storage(pybind11::module_& m);
 void init_registry(pybind11::module_& m);
-void init_module_call(pybind11::module_& m);  // Module.__call__ fast path (module_call.cpp)
+void init_module_hotpath(pybind11::module_& m);  // Module.__call__, getattr (module_hotpath.cpp)
 void init_runtime(pybind11::module_& m);  // threads, CPU features (runtime.cpp)
 void init_linalg(pybind11::module_& m);   // linear, conv (linalg.cpp)
 void init_nn_ops(pybind11::module_& m);   // batch_norm, activations, pooling (nn_ops.cpp)

@@ -1,5 +1,6 @@
-// Module.__call__'s hook-free fast path, in C.
+// Module's two hot paths in C: __call__ without hooks, and attribute lookup of registered names.
 //
+// 1. __call__.
 // torch's _call_impl starts with "if no forward/backward hooks on this module and none global,
 // return forward(*args, **kwargs)". Written in Python that check alone costs ~0.4 us per call
 // (a Python frame, *args/**kwargs packing, eight attribute loads through a class that defines
@@ -8,6 +9,14 @@
 // than calling forward directly. Whenever anything is unusual (a hook, a missing registry, a
 // subclass with its own __getattribute__) it hands over to the Python implementation,
 // Module._call_impl, which is the reference semantics.
+//
+// 2. Attribute lookup. `self.weight` is found by Module.__getattr__ only after the normal lookup
+// failed; on CPython 3.11 that failure builds and discards an AttributeError (with a formatted
+// message) before __getattr__ runs: ~0.5 us per parameter read in every forward. The replacement
+// tp_getattro does the normal lookup without raising, then the registry lookup of
+// Module.__getattr__, and calls the Python __getattr__ only for a miss (to raise its message).
+// It is installed only on classes whose __getattribute__ / __getattr__ are the ones Module
+// inherits or defines; assigning either later makes CPython reinstall its generic slot.
 #include <pybind11/pybind11.h>
 
 #include <cstring>
@@ -111,6 +120,48 @@ PyObject* module_call(PyObject* self, PyObject* const* args, Py_ssize_t nargsf,
   return res;
 }
 
+// ---- attribute lookup ---------------------------------------------------------------------
+
+struct GetattrState {
+  PyObject* registry_names[3] = {};  // _parameters, _buffers, _modules: Module.__getattr__'s order
+  PyObject* py_getattr = nullptr;    // Module.__getattr__: raises the AttributeError on a miss
+};
+
+GetattrState g_getattr;
+
+PyObject* module_getattro(PyObject* self, PyObject* name) {
+#if PY_VERSION_HEX < 0x030D0000
+  PyObject* res = _PyObject_GenericGetAttrWithDict(self, name, nullptr, /*suppress=*/1);
+  if (res != nullptr || PyErr_Occurred()) return res;
+#else
+  PyObject* res = PyObject_GenericGetAttr(self, name);
+  if (res != nullptr || !PyErr_ExceptionMatches(PyExc_AttributeError)) return res;
+  PyErr_Clear();
+#endif
+  PyObject* dict = PyObject_GenericGetDict(self, nullptr);
+  if (dict == nullptr) {
+    PyErr_Clear();  // no __dict__: Module.__getattr__ reports the miss
+  } else {
+    for (PyObject* reg_name : g_getattr.registry_names) {
+      PyObject* reg = PyDict_GetItemWithError(dict, reg_name);  // borrowed
+      if (reg == nullptr) {
+        if (PyErr_Occurred()) break;
+        continue;
+      }
+      int found = PySequence_Contains(reg, name);  // a C slot for Registry
+      if (found < 0) break;
+      if (found == 1) {
+        res = PyObject_GetItem(reg, name);
+        Py_DECREF(dict);
+        return res;
+      }
+    }
+    Py_DECREF(dict);
+    if (PyErr_Occurred()) return nullptr;
+  }
+  return PyObject_CallFunctionObjArgs(g_getattr.py_getattr, self, name, nullptr);
+}
+
 PyMethodDef g_call_def = {
     "__call__", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(module_call)),
     METH_FASTCALL | METH_KEYWORDS,
@@ -119,7 +170,7 @@ PyMethodDef g_call_def = {
 
 }  // namespace
 
-void init_module_call(py::module_& m) {
+void init_module_hotpath(py::module_& m) {
   m.def(
       "_module_call_descriptor",
       [](py::type module_type, py::dict globals, py::object slow_path) {
@@ -150,6 +201,32 @@ void init_module_call(py::module_& m) {
       },
       py::arg("module_type"), py::arg("globals"), py::arg("slow_path"),
       "Module.__call__ as a C method descriptor (module-internal; installed once).");
+
+  m.def(
+      "_install_module_getattro",
+      [](py::type cls, py::object module_getattr) {
+        auto* type = reinterpret_cast<PyTypeObject*>(cls.ptr());
+        if (!(type->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+          throw py::type_error("_install_module_getattro expects a Python class");
+        }
+        if (g_getattr.py_getattr == nullptr) {
+          const char* names[3] = {"_parameters", "_buffers", "_modules"};
+          for (int i = 0; i < 3; ++i) g_getattr.registry_names[i] = PyUnicode_InternFromString(names[i]);
+          g_getattr.py_getattr = module_getattr.inc_ref().ptr();
+        } else if (module_getattr.ptr() != g_getattr.py_getattr) {
+          throw py::value_error("_install_module_getattro: a different Module.__getattr__");
+        }
+        type->tp_getattro = module_getattro;
+        PyType_Modified(type);
+      },
+      py::arg("cls"), py::arg("module_getattr"),
+      "Give cls the native attribute lookup of Module (module-internal).");
+  m.def(
+      "_has_module_getattro",
+      [](py::type cls) {
+        return reinterpret_cast<PyTypeObject*>(cls.ptr())->tp_getattro == module_getattro;
+      },
+      py::arg("cls"), "Whether cls uses Module's native attribute lookup (tests).");
 }
 
 }  // namespace minimod::bindings
