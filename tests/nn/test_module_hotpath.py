@@ -1,9 +1,10 @@
-"""Module.__call__: the native fast path must behave exactly like Module._call_impl (Python)."""
+"""Module hot paths: native __call__ and attribute lookup must behave exactly like the Python code."""
 
 from __future__ import annotations
 
 import sys
 
+import numpy as np
 import pytest
 
 import minimod.nn as mnn
@@ -169,3 +170,125 @@ def test_no_reference_leaks():
         m(*([arg] * 20), k=kw)
     after = (sys.getrefcount(m), sys.getrefcount(arg), sys.getrefcount(kw), sys.getrefcount(fwd))
     assert after == before
+
+
+# ---- native attribute lookup -------------------------------------------------------------------
+
+from minimod import _core  # noqa: E402
+
+
+def test_native_getattr_installed_on_plain_subclasses_only():
+    class A(mnn.Module):
+        pass
+
+    class B(A):
+        pass
+
+    class WithGetattr(mnn.Module):
+        def __getattr__(self, name):
+            if name == "magic":
+                return 42
+            return super().__getattr__(name)
+
+    class WithGetattribute(mnn.Module):
+        def __getattribute__(self, name):
+            return super().__getattribute__(name)
+
+    class Mixin:
+        def __getattr__(self, name):
+            return "mixin"
+
+    class Mixed(Mixin, mnn.Module):
+        pass
+
+    assert _core._has_module_getattro(mnn.Module)
+    assert _core._has_module_getattro(A) and _core._has_module_getattro(B)
+    for cls in (WithGetattr, WithGetattribute, Mixed):
+        assert not _core._has_module_getattro(cls), cls
+    m = WithGetattr()
+    m.w = mnn.Parameter(np.zeros(1, np.float32))
+    assert m.magic == 42 and m.w is m._parameters["w"]
+    with pytest.raises(AttributeError, match="'WithGetattr' object has no attribute 'nope'"):
+        m.nope
+    assert Mixed().anything == "mixin"
+
+
+def test_assigning_getattr_later_restores_python_semantics():
+    class Late(mnn.Module):
+        pass
+
+    assert _core._has_module_getattro(Late)
+    Late.__getattr__ = lambda self, name: "late"
+    assert not _core._has_module_getattro(Late)
+    assert Late().whatever == "late"
+    del Late.__getattr__
+    assert Late().__class__ is Late
+    with pytest.raises(AttributeError):
+        Late().whatever
+
+
+def test_registry_lookup_order_and_shadowing():
+    m = mnn.Module()
+    w = mnn.Parameter(np.zeros(1, np.float32))
+    m.w = w
+    m._buffers["w"] = np.ones(1)  # only possible by writing the registry directly
+    m._modules["w"] = mnn.Module()
+    assert m.w is w  # parameters first, as Module.__getattr__
+    del m._parameters["w"]
+    assert m.w.tolist() == [1.0]
+    del m._buffers["w"]
+    assert isinstance(m.w, mnn.Module)
+    object.__setattr__(m, "w", 5)  # the instance dict wins over the registries
+    assert m.w == 5
+    m.register_parameter("none", None)
+    assert m.none is None
+
+
+def test_property_raising_attribute_error_falls_back_like_python():
+    class Prop(mnn.Module):
+        @property
+        def p(self):
+            raise AttributeError("inner detail")
+
+    m = Prop()
+    with pytest.raises(AttributeError, match="'Prop' object has no attribute 'p'"):
+        m.p
+    m._modules["p"] = mnn.Module()  # ...and then finds a registered name, as __getattr__ does
+    assert isinstance(m.p, mnn.Module)
+    assert getattr(m, "q", "default") == "default"
+    assert not hasattr(m, "q")
+
+
+def test_property_fallback_matches_torch():
+    torch = pytest.importorskip("torch")
+
+    class TProp(torch.nn.Module):
+        @property
+        def p(self):
+            raise AttributeError("inner detail")
+
+    with pytest.raises(AttributeError, match="'TProp' object has no attribute 'p'"):
+        TProp().p
+
+
+def test_getattr_before_init_and_bad_names():
+    class NoInit(mnn.Module):
+        def __init__(self):
+            pass
+
+    with pytest.raises(AttributeError, match="'NoInit' object has no attribute 'x'"):
+        NoInit().x
+    with pytest.raises(TypeError):
+        getattr(mnn.Module(), 1)
+
+
+def test_getattr_no_reference_leaks():
+    m = mnn.Module()
+    w = mnn.Parameter(np.zeros(1, np.float32))
+    m.w = w
+    before = sys.getrefcount(w), sys.getrefcount(m)
+    for _ in range(1000):
+        m.w
+        m.training
+        getattr(m, "missing", None)
+    assert (sys.getrefcount(w), sys.getrefcount(m)) == before

@@ -381,6 +381,10 @@ class Module:
 
     forward: Callable[..., Any] = _forward_unimplemented
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _install_native_getattr(cls)
+
     # ---- registration ------------------------------------------------------------------------
 
     def register_buffer(self, name: str, tensor: Any, persistent: bool = True) -> None:
@@ -1507,11 +1511,28 @@ class Module:
                     buffers[name] = new
 
 
-# The native __call__: same semantics as Module._call_impl, without a Python frame on the fast
-# path. A core built without it keeps the Python __call__.
+# Native hot paths (csrc/bindings/module_hotpath.cpp), with the Python code above as their
+# reference semantics. __call__: the hook-free test without a Python frame. Attribute lookup:
+# registered names found without CPython 3.11 first raising and discarding an AttributeError.
 _module_call_descriptor = getattr(_core, "_module_call_descriptor", None)
 if _module_call_descriptor is not None:
     Module.__call__ = _module_call_descriptor(Module, globals(), Module._call_impl)  # type: ignore[method-assign]
+
+_native_getattro = getattr(_core, "_install_module_getattro", None)
+
+
+def _install_native_getattr(cls: type) -> None:
+    # Only where lookup is exactly Module's: a class with its own __getattr__ or
+    # __getattribute__ (or a mixin's) keeps CPython's generic slot and its own semantics.
+    if (
+        _native_getattro is not None
+        and cls.__getattr__ is Module.__getattr__  # type: ignore[attr-defined]
+        and cls.__getattribute__ is object.__getattribute__
+    ):
+        _native_getattro(cls, Module.__getattr__)
+
+
+_install_native_getattr(Module)
 
 
 # ---------------------------------------------------------------------------------------------
