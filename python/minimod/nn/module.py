@@ -617,12 +617,15 @@ class Module:
         result = None
         called_always_called_hooks: set[int] = set()
         try:
-            if _global_forward_pre_hooks or self._forward_pre_hooks:
+            pre_hooks = self._forward_pre_hooks
+            if _global_forward_pre_hooks or pre_hooks:
                 pre_kw = self._forward_pre_hooks_with_kwargs
-                for hook_id, hook in (
-                    *_global_forward_pre_hooks.items(),
-                    *self._forward_pre_hooks.items(),
-                ):
+                items = (
+                    [*_global_forward_pre_hooks.items(), *pre_hooks.items()]
+                    if _global_forward_pre_hooks
+                    else pre_hooks.items()
+                )
+                for hook_id, hook in items:
                     if hook_id in pre_kw:
                         args_kwargs_result = hook(self, args, kwargs)
                         if args_kwargs_result is not None:
@@ -643,17 +646,19 @@ class Module:
 
             result = forward_call(*args, **kwargs)
 
-            if _global_forward_hooks or self._forward_hooks:
-                for hook_id, hook in (*_global_forward_hooks.items(), *self._forward_hooks.items()):
-                    if (
-                        hook_id in self._forward_hooks_always_called
-                        or hook_id in _global_forward_hooks_always_called
-                    ):
+            fwd_hooks = self._forward_hooks
+            if _global_forward_hooks or fwd_hooks:
+                fwd_kw = self._forward_hooks_with_kwargs
+                fwd_always = self._forward_hooks_always_called
+                items = (
+                    [*_global_forward_hooks.items(), *fwd_hooks.items()]
+                    if _global_forward_hooks
+                    else fwd_hooks.items()
+                )
+                for hook_id, hook in items:
+                    if hook_id in fwd_always or hook_id in _global_forward_hooks_always_called:
                         called_always_called_hooks.add(hook_id)
-                    if (
-                        hook_id in self._forward_hooks_with_kwargs
-                        or hook_id in _global_forward_hooks_with_kwargs
-                    ):
+                    if hook_id in fwd_kw or hook_id in _global_forward_hooks_with_kwargs:
                         hook_result = hook(self, args, kwargs, result)
                     else:
                         hook_result = hook(self, args, result)
