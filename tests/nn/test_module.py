@@ -175,6 +175,12 @@ def _misuse_cases():
         "add_module dot": lambda fw: fw.nn.Module().add_module("a.b", child(fw)),
         "add_module empty": lambda fw: fw.nn.Module().add_module("", child(fw)),
         "register_module int": lambda fw: fw.nn.Module().register_module("x", 5),
+        "add_module parameter": lambda fw: fw.nn.Module().add_module("x", fw.P(2)),
+        "param value buffer marker": lambda fw: fw.nn.Module().register_parameter(
+            "w", fw.nn.Buffer(fw.T(2))
+        ),
+        "buffer marker onto param": lambda fw: setattr(root(fw), "w", fw.nn.Buffer(fw.T(3))),
+        "parameter onto child ok, then int": lambda fw: setattr(root(fw), "a", 1.5),
         "setattr param before init": before_init_param,
         "setattr module before init": before_init_module,
         "register_parameter before init": before_init_register("register_parameter"),

@@ -310,6 +310,18 @@ def test_loads_a_torch_state_dict_without_sharing():
     assert leaf.weight.tolist() == [1.5, 2.5] and int(leaf.count) == 9
     tsd["weight"][0] = 100
     assert leaf.weight[0] == 1.5
+    # Parameters that require grad (keep_vars=True), with and without assign.
+    leaf2 = Leaf()
+    leaf2.load_state_dict(TLeaf().state_dict(keep_vars=True))
+    assert leaf2.weight.tolist() == [1.5, 2.5]
+    tkv = TLeaf().state_dict(keep_vars=True)
+    leaf2.load_state_dict(tkv, assign=True)
+    assert isinstance(leaf2.weight, mnn.Parameter) and is_native(leaf2.weight)
+    assert leaf2.weight.requires_grad and is_native(leaf2.zbuf)
+    with torch.no_grad():
+        tkv["weight"][0] = -5
+        tkv["zbuf"][0] = -5
+    assert leaf2.weight[0] == 1.5 and leaf2.zbuf[0] == 0  # native copies, not torch memory
     # And the other way: a minimod state_dict loads into torch.
     tl = TLeaf()
     tl.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in Leaf().state_dict().items()})

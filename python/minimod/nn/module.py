@@ -78,6 +78,10 @@ def _addindent(s_: str, num_spaces: int) -> str:
 
 def typename(obj: Any) -> str:
     """``torch.typename``: 'numpy.ndarray', 'int', 'minimod.nn.layers.linear.Linear', ..."""
+    # torch prints a tensor's type string for any Tensor, Parameters and Buffers included; the
+    # numpy counterpart is 'numpy.ndarray' for every array (the spec's normalisation).
+    if isinstance(obj, np.ndarray):
+        return "numpy.ndarray"
     torch = sys.modules.get("torch")
     if torch is not None and isinstance(obj, getattr(torch, "Tensor", ())):
         return obj.type()
