@@ -736,6 +736,8 @@ def test_float_cpu_and_to_float32_keep_identity_and_int_buffers():
         lambda m: m.to("cpu", np.float32, False),
         lambda m: m.to(np.zeros(1, np.float32)),
         lambda m: m.type(np.float32),
+        lambda m: m.type("torch.FloatTensor"),
+        lambda m: m.to("float32"),
     ):
         assert call(leaf) is leaf
         assert leaf.weight is w and leaf.count.dtype == np.int64
@@ -763,6 +765,9 @@ def test_float_casts_float64_parameters_and_buffers():
         lambda m: m.to(dtype=np.float16),
         lambda m: m.to("cuda"),
         lambda m: m.type(np.float64),
+        lambda m: m.type("torch.DoubleTensor"),
+        lambda m: m.to(0),
+        lambda m: m.to("cuda:0", np.float32),
     ],
 )
 def test_other_dtypes_and_devices_raise_plainly(call):

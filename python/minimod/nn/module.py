@@ -238,7 +238,7 @@ def register_module_buffer_registration_hook(hook: Callable[..., None]) -> Remov
 
 
 def register_module_module_registration_hook(hook: Callable[..., None]) -> RemovableHandle:
-    """Register a hook ``hook(module, name, submodule) -> None | new_submodule`` for every module."""
+    """Register ``hook(module, name, submodule) -> None | new_submodule`` for every module."""
     handle = RemovableHandle(_global_module_registration_hooks)
     _global_module_registration_hooks[handle.id] = hook
     return handle
@@ -633,7 +633,10 @@ class Module:
                     if hook_id in pre_kw:
                         args_kwargs_result = hook(self, args, kwargs)
                         if args_kwargs_result is not None:
-                            if isinstance(args_kwargs_result, tuple) and len(args_kwargs_result) == 2:
+                            if (
+                                isinstance(args_kwargs_result, tuple)
+                                and len(args_kwargs_result) == 2
+                            ):
                                 args, kwargs = args_kwargs_result
                             else:
                                 msg = (
@@ -934,7 +937,10 @@ class Module:
         tree loaded without error; called on its own, the valid copies are written on return.
         """
         for hook in self._load_state_dict_pre_hooks.values():
-            hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
+            hook(
+                state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                error_msgs,
+            )
 
         persistent_buffers = {
             k: v for k, v in self._buffers.items() if k not in self._non_persistent_buffers_set
@@ -1016,7 +1022,10 @@ class Module:
             if isinstance(param, Parameter):
                 if isinstance(input_param, Parameter) and not indexed:
                     if param.requires_grad and input_param.dtype.kind not in "fc":
-                        msg = "Only Tensors of floating point and complex dtype can require gradients"
+                        msg = (
+                            "Only Tensors of floating point and complex dtype can require "
+                            "gradients"
+                        )
                         raise RuntimeError(msg)
                     return ("assign", self, name, input_param, param.requires_grad)
                 return ("assign", self, name, Parameter(src, param.requires_grad), None)
@@ -1525,7 +1534,9 @@ class Module:
 # registered names found without CPython 3.11 first raising and discarding an AttributeError.
 _module_call_descriptor = getattr(_core, "_module_call_descriptor", None)
 if _module_call_descriptor is not None:
-    Module.__call__ = _module_call_descriptor(Module, globals(), Module._call_impl)  # type: ignore[method-assign]
+    Module.__call__ = _module_call_descriptor(  # type: ignore[method-assign]
+        Module, globals(), Module._call_impl
+    )
 
 _native_getattro = getattr(_core, "_install_module_getattro", None)
 
@@ -1553,8 +1564,15 @@ def _parse_dtype(dtype: Any) -> np.dtype:
     text = str(dtype)
     if text.startswith("torch."):
         text = text[len("torch.") :]
-        aliases = {"float": "float32", "double": "float64", "half": "float16", "long": "int64",
-                   "int": "int32", "bool": "bool", "bfloat16": "bfloat16"}
+        aliases = {
+            "float": "float32", "double": "float64", "half": "float16", "long": "int64",
+            "int": "int32", "bool": "bool", "bfloat16": "bfloat16",
+            # Module.type('torch.FloatTensor') spells the tensor type
+            "FloatTensor": "float32", "DoubleTensor": "float64", "HalfTensor": "float16",
+            "BFloat16Tensor": "bfloat16", "LongTensor": "int64", "IntTensor": "int32",
+            "ShortTensor": "int16", "CharTensor": "int8", "ByteTensor": "uint8",
+            "BoolTensor": "bool",
+        }
         text = aliases.get(text, text)
         if text == "bfloat16":
             return np.dtype([("bfloat16", np.uint16)])  # not float32: caller raises
@@ -1572,6 +1590,9 @@ def _is_dtype_like(value: Any) -> bool:
             return False
         return True
     return type(value).__name__ == "dtype" and type(value).__module__ == "torch"
+
+
+_DEVICE_PREFIXES = ("cpu", "cuda", "mps", "xpu", "meta", "ipu", "mtia", "hpu", "xla")
 
 
 def _is_cpu(device: Any) -> bool:
@@ -1592,7 +1613,7 @@ def _parse_to(args: tuple, kwargs: dict) -> tuple[Any, Any]:
             continue  # non_blocking / copy
         if _is_dtype_like(arg):
             dtype = arg
-        elif isinstance(arg, str) and arg not in ("cpu",) and not arg.startswith(("cpu:", "cuda", "mps", "xpu", "meta")):
+        elif isinstance(arg, str) and not arg.startswith(_DEVICE_PREFIXES):
             dtype = arg  # 'float32'
         elif is_tensor_like(arg):
             dtype = as_array(arg).dtype
