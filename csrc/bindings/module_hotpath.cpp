@@ -34,6 +34,7 @@ struct CallState {
   PyObject* generic_getattribute = nullptr;  // object.__getattribute__, as Module inherits it
   PyObject* globals = nullptr;    // minimod.nn.module's __dict__ (the global hook registries)
   PyObject* slow_path = nullptr;  // Module._call_impl(self, *args, **kwargs)
+  PyObject* hooked_path = nullptr;  // Module._call_hooked: hooks known present, skips the test
   PyObject* forward_name = nullptr;
   PyObject* getattribute_name = nullptr;
   // Checked in torch's order; any missing entry sends the call to the Python path.
@@ -61,11 +62,12 @@ PyObject* call_with_self(PyObject* fn, PyObject* self, PyObject* const* args, Py
   return res;
 }
 
-// 1: a registry is non-empty or missing (take the Python path); 0: all empty; -1: error.
+// 1: a registry is non-empty; 2: one is missing (before __init__: the Python path raises);
+// 0: all empty; -1: error.
 int any_hooks(PyObject* dict, PyObject* const* names) {
   for (int i = 0; i < 4; ++i) {
     PyObject* reg = PyDict_GetItemWithError(dict, names[i]);  // borrowed
-    if (reg == nullptr) return PyErr_Occurred() ? -1 : 1;
+    if (reg == nullptr) return PyErr_Occurred() ? -1 : 2;
     int truth = PyObject_IsTrue(reg);  // a C slot for Registry: no Python frame
     if (truth != 0) return truth;
   }
@@ -87,7 +89,8 @@ PyObject* module_call(PyObject* self, PyObject* const* args, Py_ssize_t nargsf,
   if (hooked != 0) {
     Py_DECREF(dict);
     if (hooked < 0) return nullptr;
-    return call_with_self(st.slow_path, self, args, nargs, kwnames);
+    return call_with_self(hooked == 1 ? st.hooked_path : st.slow_path, self, args, nargs,
+                          kwnames);
   }
   // self.forward, resolved as Python would: a plain function on the class unless the instance
   // dict overrides it; anything else (property, staticmethod, ...) through getattr.
@@ -173,7 +176,7 @@ PyMethodDef g_call_def = {
 void init_module_hotpath(py::module_& m) {
   m.def(
       "_module_call_descriptor",
-      [](py::type module_type, py::dict globals, py::object slow_path) {
+      [](py::type module_type, py::dict globals, py::object slow_path, py::object hooked_path) {
         CallState& st = g_state;
         if (st.module_type != nullptr) {
           throw py::value_error("the Module call fast path is already installed");
@@ -194,12 +197,13 @@ void init_module_hotpath(py::module_& m) {
         Py_XINCREF(st.generic_getattribute);
         st.globals = globals.inc_ref().ptr();
         st.slow_path = slow_path.inc_ref().ptr();
+        st.hooked_path = hooked_path.inc_ref().ptr();
         Py_INCREF(type);
         PyObject* descr = PyDescr_NewMethod(type, &g_call_def);
         if (descr == nullptr) throw py::error_already_set();
         return py::reinterpret_steal<py::object>(descr);
       },
-      py::arg("module_type"), py::arg("globals"), py::arg("slow_path"),
+      py::arg("module_type"), py::arg("globals"), py::arg("slow_path"), py::arg("hooked_path"),
       "Module.__call__ as a C method descriptor (module-internal; installed once).");
 
   m.def(
