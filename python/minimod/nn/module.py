@@ -615,6 +615,10 @@ class Module:
 
     __call__: Callable[..., Any] = _call_impl
 
+    def _call_hooked(self, *args: Any, **kwargs: Any) -> Any:
+        # Entry of the native __call__ once it has seen a hook: _call_impl minus the re-test.
+        return self._call_with_hooks(self.forward, args, kwargs)
+
     def _call_with_hooks(self, forward_call: Callable, args: tuple, kwargs: dict) -> Any:
         # torch's _call_impl, minus autograd: each phase iterates a snapshot (items() is a list),
         # so hooks added or removed during a call take effect from the next call.
@@ -1535,7 +1539,7 @@ class Module:
 _module_call_descriptor = getattr(_core, "_module_call_descriptor", None)
 if _module_call_descriptor is not None:
     Module.__call__ = _module_call_descriptor(  # type: ignore[method-assign]
-        Module, globals(), Module._call_impl
+        Module, globals(), Module._call_impl, Module._call_hooked
     )
 
 _native_getattro = getattr(_core, "_install_module_getattro", None)
