@@ -228,6 +228,19 @@ def test_size_mismatch_and_non_tensor_raise_even_without_strict():
         t.load_state_dict(sd, strict=False)
 
 
+def test_array_like_that_fails_to_convert_is_reported_per_key():
+    class Broken:
+        def __array__(self, dtype=None, copy=None):
+            raise ValueError("no data")
+
+    t = Tree()
+    before = snapshot(t)
+    sd = {**t.state_dict(), "w": Broken()}
+    with pytest.raises(RuntimeError, match='While copying the parameter named "w", expected torch'):
+        t.load_state_dict(sd)
+    assert_unchanged(t, before)
+
+
 def test_none_entries_and_none_children():
     t = Tree()
     t.register_parameter("pnone", None)

@@ -962,7 +962,12 @@ class Module:
                     missing_keys.append(key)
                 continue
             input_param = state_dict[key]
-            src = as_array(input_param) if is_tensor_like(input_param) else None
+            src = None
+            if is_tensor_like(input_param):
+                try:
+                    src = as_array(input_param)
+                except Exception:  # noqa: BLE001 (an __array__ that raises: not usable data)
+                    src = None
             if src is None:
                 error_msgs.append(
                     f'While copying the parameter named "{key}", expected torch.Tensor or '
