@@ -168,6 +168,11 @@ def test_uniform_and_normal_argument_errors():
         init.uniform_(w, 2, 1)
     with pytest.raises(RuntimeError, match="^normal expects std >= 0.0, but found std -1$"):
         init.normal_(w, 0, -1)
+    # torch formats the doubles C++-style (%g): 2.0 prints as 2, 0.25 as 0.25.
+    with pytest.raises(RuntimeError, match=r"found from=2 > to=0.25$"):
+        init.uniform_(w, 2.0, 0.25)
+    with pytest.raises(RuntimeError, match="found std -0.5$"):
+        init.normal_(w, 0.0, -0.5)
     assert np.all(w == 0)
 
 
@@ -270,6 +275,15 @@ def test_trunc_normal(mean, std, a, b):
     m, s = _truncnorm_moments(mean, std, a, b)
     assert v.mean() == pytest.approx(m, abs=0.01 * s)
     assert v.std() == pytest.approx(s, rel=0.02)
+
+
+def test_trunc_normal_empty_window_raises_like_torch():
+    w = np.zeros(10, np.float32)
+    with pytest.raises(RuntimeError, match=r"^uniform_ expects to return a \[from, to\) range, but found from=1 > to=-1$"):
+        init.trunc_normal_(w, a=1.0, b=-1.0)
+    torch = pytest.importorskip("torch")
+    with pytest.raises(RuntimeError, match=r"found from=1 > to=-1$"):
+        torch.nn.init.trunc_normal_(torch.zeros(10), a=1.0, b=-1.0)
 
 
 def test_trunc_normal_warns_far_from_window():

@@ -98,7 +98,7 @@ def _require_floating(tensor: Any, op: str) -> np.ndarray:
 def _draw_uniform(tensor: Any, a: float, b: float, generator: np.random.Generator | None) -> Any:
     arr = _require_floating(tensor, "uniform_")
     if a > b:
-        msg = f"uniform_ expects to return a [from, to) range, but found from={a} > to={b}"
+        msg = f"uniform_ expects to return a [from, to) range, but found from={a:g} > to={b:g}"
         raise RuntimeError(msg)
     return _write(tensor, _generator(generator).uniform(a, b, size=arr.shape))
 
@@ -106,7 +106,7 @@ def _draw_uniform(tensor: Any, a: float, b: float, generator: np.random.Generato
 def _draw_normal(tensor: Any, mean: float, std: float, generator: np.random.Generator | None) -> Any:
     arr = _require_floating(tensor, "normal_")
     if std < 0:
-        msg = f"normal expects std >= 0.0, but found std {std}"
+        msg = f"normal expects std >= 0.0, but found std {std:g}"
         raise RuntimeError(msg)
     return _write(tensor, _generator(generator).normal(mean, std, size=arr.shape))
 
@@ -193,6 +193,10 @@ def trunc_normal_(
             stacklevel=2,
         )
     arr = _require_floating(tensor, "normal_")
+    if a > b:
+        # torch reaches its uniform_ check here (the window has negative mass).
+        msg = f"uniform_ expects to return a [from, to) range, but found from={a:g} > to={b:g}"
+        raise RuntimeError(msg)
     gen = _generator(generator)
     n = arr.size
     # The bounds as the array's dtype represents them, so a cast cannot push a value outside.
