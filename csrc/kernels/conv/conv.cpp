@@ -1,0 +1,249 @@
+// Convolution forward: routing, the im2col B packer, and the per-(batch, group) GEMM driver.
+#include "kernels/conv/conv.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/conv/depthwise.h"
+#include "kernels/gemm/gemm.h"
+#include "runtime/parallel.h"
+
+namespace minimod::kernels {
+
+// =================================================================================================
+// Conv routing
+//
+//   condition (first match wins)                        path        how
+//   ---------------------------------------------------------------------------------------------
+//   in_channels / groups == 1 (depthwise, any           Depthwise   direct kernel per output
+//     channel multiplier; also C_in == groups == 1)                 plane (depthwise_impl.h)
+//   kernel 1 (every dim), stride 1, no padding          Gemm1x1     per (n, g): W_g (C_out/g x
+//                                                                   C_in/g) * X_g (C_in/g x HW),
+//                                                                   the input planes ARE B
+//   anything else                                       Im2colGemm  per (n, g): W_g * im2col(X_g),
+//                                                                   the im2col panels packed
+//                                                                   straight from the image
+//
+// Bias (per output channel = per GEMM row) and ReLU are fused into the GEMM / kernel store.
+// =================================================================================================
+
+namespace {
+
+bool is_pointwise(const ConvParams& p) {
+  for (int i = 0; i < 3; ++i) {
+    if (p.kernel[i] != 1 || p.stride[i] != 1 || p.pad_before[i] != 0 || p.pad_after[i] != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool is_depthwise(const ConvParams& p) { return p.in_channels == p.groups; }
+
+}  // namespace
+
+const char* conv_path_name(ConvPath path) {
+  switch (path) {
+    case ConvPath::Reference:
+      return "reference";
+    case ConvPath::Gemm1x1:
+      return "gemm_1x1";
+    case ConvPath::Depthwise:
+      return "depthwise";
+    case ConvPath::Im2colGemm:
+      return "im2col_gemm";
+    default:
+      return "auto";
+  }
+}
+
+ConvPath conv_route(const ConvParams& p) {
+  if (is_depthwise(p)) return ConvPath::Depthwise;
+  if (is_pointwise(p)) return ConvPath::Gemm1x1;
+  return ConvPath::Im2colGemm;
+}
+
+bool conv_path_applies(ConvPath path, const ConvParams& p) {
+  switch (path) {
+    case ConvPath::Gemm1x1:
+      return is_pointwise(p);
+    case ConvPath::Depthwise:
+      return is_depthwise(p);
+    default:
+      return true;
+  }
+}
+
+// =================================================================================================
+// im2col packer
+//
+// B of the convolution GEMM is the column matrix of one (image, group): row k = (c, kd, kh, kw)
+// in weight order, column j = (od, oh, ow) in output order, value x[c, od*s + kd*d - p, ...] or 0
+// in the padding. The packer writes the GEMM's NR-column panels directly from the image, so the
+// K x P column matrix is never materialised. Along one panel row, consecutive columns are runs of
+// one output row: each run is a contiguous copy (stride 1) or a strided gather, with the zero
+// padding at its ends computed once per run rather than tested per element.
+// =================================================================================================
+
+namespace {
+
+class Im2colPacker final : public BPacker {
+ public:
+  Im2colPacker(const ConvParams& p, const float* x) : p_(p), x_(x) {}
+
+  void pack(std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc, int nr,
+            float* dst) const override {
+    const ConvParams& p = p_;
+    const std::int64_t Hi = p.in_size[1], Wi = p.in_size[2];
+    const std::int64_t Ho = p.out_size[1], Wo = p.out_size[2];
+    const std::int64_t KD = p.kernel[0], KH = p.kernel[1], KW = p.kernel[2];
+    const std::int64_t sw = p.stride[2];
+    const std::int64_t in_plane = p.in_plane();
+    for (std::int64_t pj = 0; pj < nc; pj += nr) {
+      const std::int64_t cols = std::min<std::int64_t>(nr, nc - pj);
+      const std::int64_t jstart = j0 + pj;
+      const std::int64_t od0 = jstart / (Ho * Wo);
+      const std::int64_t oh0 = (jstart / Wo) % Ho;
+      const std::int64_t ow0 = jstart % Wo;
+      float* panel = dst + pj * kc;
+      // (c, kd, kh, kw) of row k0, advanced like an odometer.
+      std::int64_t kw = k0 % KW, kh = (k0 / KW) % KH, kd = (k0 / (KW * KH)) % KD;
+      std::int64_t c = k0 / (KW * KH * KD);
+      for (std::int64_t k = 0; k < kc; ++k) {
+        float* d = panel + k * nr;
+        const float* xc = x_ + c * in_plane;
+        const std::int64_t off = kw * p.dilation[2] - p.pad_before[2];  // iw = ow*sw + off
+        const std::int64_t first = off >= 0 ? 0 : (-off + sw - 1) / sw;
+        const std::int64_t last = Wi - 1 - off < 0 ? 0 : (Wi - 1 - off) / sw + 1;
+        std::int64_t od = od0, oh = oh0, ow = ow0, filled = 0;
+        while (filled < cols) {
+          const std::int64_t seg = std::min(cols - filled, Wo - ow);
+          const std::int64_t id = od * p.stride[0] + kd * p.dilation[0] - p.pad_before[0];
+          const std::int64_t ih = oh * p.stride[1] + kh * p.dilation[1] - p.pad_before[1];
+          float* ds = d + filled;
+          if (id < 0 || id >= p.in_size[0] || ih < 0 || ih >= Hi) {
+            std::memset(ds, 0, sizeof(float) * seg);
+          } else {
+            const float* xrow = xc + (id * Hi + ih) * Wi;
+            const std::int64_t lo = std::clamp(first, ow, ow + seg);
+            const std::int64_t hi = std::clamp(last, lo, ow + seg);
+            if (lo > ow) std::memset(ds, 0, sizeof(float) * (lo - ow));
+            if (sw == 1) {
+              std::memcpy(ds + (lo - ow), xrow + lo + off, sizeof(float) * (hi - lo));
+            } else {
+              const float* xs = xrow + off;
+              for (std::int64_t o = lo; o < hi; ++o) ds[o - ow] = xs[o * sw];
+            }
+            if (ow + seg > hi) std::memset(ds + (hi - ow), 0, sizeof(float) * (ow + seg - hi));
+          }
+          filled += seg;
+          ow = 0;
+          if (++oh == Ho) {
+            oh = 0;
+            ++od;
+          }
+        }
+        if (cols < nr) std::memset(d + cols, 0, sizeof(float) * (nr - cols));
+        if (++kw == KW) {
+          kw = 0;
+          if (++kh == KH) {
+            kh = 0;
+            if (++kd == KD) {
+              kd = 0;
+              ++c;
+            }
+          }
+        }
+      }
+    }
+  }
+
+ private:
+  const ConvParams& p_;
+  const float* x_;  // first input channel of this (image, group)
+};
+
+// Below this many multiply-adds per GEMM, many (image, group) GEMMs run one per thread rather
+// than each being split across threads.
+constexpr std::int64_t kSmallGemmWork = std::int64_t{1} << 22;
+
+void conv_gemm(const ConvParams& p, const float* x, const float* w, const float* bias, bool relu,
+               float* y, bool pointwise) {
+  const std::int64_t cin_g = p.in_channels / p.groups;
+  const std::int64_t cout_g = p.out_channels / p.groups;
+  const std::int64_t K = cin_g * p.kernel_volume();
+  const std::int64_t P = p.out_plane();
+  const std::int64_t in_plane = p.in_plane();
+  const std::int64_t tasks = p.batch * p.groups;
+  const int T = get_num_threads();
+  const bool outer = T > 1 && tasks >= T && cout_g * P * K < kSmallGemmWork;
+
+  auto run = [&](std::int64_t task, const GemmOptions& opt) {
+    const std::int64_t n = task / p.groups, g = task % p.groups;
+    const float* xg = x + (n * p.in_channels + g * cin_g) * in_plane;
+    const float* wg = w + g * cout_g * K;
+    float* yg = y + (n * p.out_channels + g * cout_g) * P;
+    GemmEpilogue ep;
+    ep.bias = bias ? bias + g * cout_g : nullptr;
+    ep.bias_kind = bias ? GemmEpilogue::Bias::PerRow : GemmEpilogue::Bias::None;
+    ep.relu = relu;
+    if (pointwise) {
+      sgemm(cout_g, P, K, wg, K, 1, xg, in_plane, 1, yg, P, ep, opt);
+    } else {
+      Im2colPacker bp(p, xg);
+      sgemm_packed_b(cout_g, P, K, wg, K, 1, bp, yg, P, ep, opt);
+    }
+  };
+
+  if (outer) {
+    GemmOptions serial;
+    serial.parallel = false;
+    parallel_for(tasks, 1, [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t t = b; t < e; ++t) run(t, serial);
+    });
+  } else {
+    for (std::int64_t t = 0; t < tasks; ++t) run(t, GemmOptions{});
+  }
+}
+
+void conv_depthwise(const ConvParams& p, const float* x, const float* w, const float* bias,
+                    bool relu, float* y) {
+  const DepthwisePlaneFn plane = depthwise_plane();
+  const std::int64_t cout_g = p.out_channels / p.groups;  // the channel multiplier
+  const std::int64_t kvol = p.kernel_volume();
+  const std::int64_t in_plane = p.in_plane(), out_plane = p.out_plane();
+  const std::int64_t planes = p.batch * p.out_channels;
+  const std::int64_t grain = std::max<std::int64_t>(1, (std::int64_t{1} << 16) / std::max<std::int64_t>(1, out_plane * kvol));
+  parallel_for(planes, grain, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t t = b; t < e; ++t) {
+      const std::int64_t n = t / p.out_channels, co = t % p.out_channels;
+      const std::int64_t ci = co / cout_g;
+      plane(p, x + (n * p.in_channels + ci) * in_plane, w + co * kvol, bias ? bias[co] : 0.0f,
+            relu, y + t * out_plane);
+    }
+  });
+}
+
+}  // namespace
+
+void conv_forward(const ConvParams& p, const float* x, const float* w, const float* bias,
+                  bool relu, float* y, ConvPath path) {
+  if (p.batch == 0 || p.out_channels == 0 || p.out_plane() == 0) return;
+  if (path == ConvPath::Auto) path = conv_route(p);
+  switch (path) {
+    case ConvPath::Reference:
+      conv_forward_ref(p, x, w, bias, relu, y);
+      return;
+    case ConvPath::Depthwise:
+      conv_depthwise(p, x, w, bias, relu, y);
+      return;
+    case ConvPath::Gemm1x1:
+      conv_gemm(p, x, w, bias, relu, y, /*pointwise=*/true);
+      return;
+    default:
+      conv_gemm(p, x, w, bias, relu, y, /*pointwise=*/false);
+      return;
+  }
+}
+
+}  // namespace minimod::kernels
