@@ -3,7 +3,9 @@
 #include "runtime/cpu_features.h"
 #include "runtime/parallel.h"
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace py = pybind11;
 
@@ -19,6 +21,39 @@ void init_runtime(py::module_& m) {
       },
       py::arg("n"), "Sets the number of threads minimod kernels may use (n >= 1).");
 
+  m.def("num_threads_source", &num_threads_source,
+        "Where the thread count came from: set_num_threads, MINIMOD_NUM_THREADS, OMP_NUM_THREADS or "
+        "cpus available.");
+  m.def("_pool_size", &pool_size, "Worker threads currently running (tests).");
+  m.def("set_flush_denormal", &set_flush_denormal, py::arg("on"),
+        "Flush denormals to zero inside minimod kernels only; the caller's FP mode is untouched.");
+  m.def("get_flush_denormal", &get_flush_denormal);
+  m.def(
+      "_parallel_sum_test",
+      [](std::int64_t n, std::int64_t grain) {
+        // Exercises the pool from Python tests: each chunk writes its own slots.
+        std::vector<std::int64_t> out(static_cast<std::size_t>(n), 0);
+        {
+          py::gil_scoped_release release;
+          parallel_for(n, grain, [&](std::int64_t b, std::int64_t e) {
+            for (std::int64_t i = b; i < e; ++i) out[static_cast<std::size_t>(i)] = i * i;
+          });
+        }
+        std::int64_t total = 0;
+        for (auto v : out) total += v;
+        return total;
+      },
+      py::arg("n"), py::arg("grain"));
+  m.def("_denormal_probe", [] {
+    // A denormal product computed inside minimod's kernel context: 0 when flush-to-zero is on.
+    float result = 0.0f;
+    parallel_for(1, 1, [&](std::int64_t, std::int64_t) {
+      volatile float tiny = 1e-39f;
+      volatile float one = 1.0f;
+      result = tiny * one;
+    });
+    return result;
+  });
   m.def("detected_isa", [] { return std::string(isa_name(detected_isa())); },
         "The best kernel path this CPU supports: 'generic', 'avx2' or 'avx512'.");
   m.def("active_isa", [] { return std::string(isa_name(active_isa())); },

@@ -1,22 +1,321 @@
-// Placeholder runtime: runs every chunk on the calling thread. The persistent pool replaces this
-// file without changing parallel.h (issue 6: threads).
 #include "runtime/parallel.h"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#if defined(__unix__) || defined(__APPLE__)
+#include <pthread.h>
+#include <unistd.h>
+#endif
+#if defined(__linux__)
+#include <sched.h>
+#endif
+#if defined(__SSE__) || defined(_M_X64) || defined(_M_IX86)
+#include <xmmintrin.h>
+#define MINIMOD_HAVE_MXCSR 1
+#endif
 
 namespace minimod {
 
 namespace {
-std::atomic<int> g_num_threads{1};
+
+// ---------------------------------------------------------------------------------------------
+// Thread count
+// ---------------------------------------------------------------------------------------------
+
+int parse_positive(const char* s) {
+  if (s == nullptr || *s == '\0') return 0;
+  char* end = nullptr;
+  long v = std::strtol(s, &end, 10);
+  if (end == s || v < 1) return 0;
+  return static_cast<int>(std::min<long>(v, 1024));
 }
+
+// CPUs this process may run on: the affinity mask, capped by a cgroup v2 CPU quota.
+int available_cpus() {
+  int n = static_cast<int>(std::thread::hardware_concurrency());
+#if defined(__linux__)
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) n = CPU_COUNT(&set);
+  std::ifstream quota_file("/sys/fs/cgroup/cpu.max");
+  std::string quota, period;
+  if (quota_file >> quota >> period && quota != "max") {
+    double q = std::atof(quota.c_str()), p = std::atof(period.c_str());
+    if (q > 0 && p > 0) n = std::min(n, std::max(1, static_cast<int>(q / p + 0.5)));
+  }
+#endif
+  return std::max(1, n);
+}
+
+struct ThreadConfig {
+  int count = 0;  // 0: not resolved yet
+  std::string source;
+};
+
+std::mutex g_config_mutex;
+ThreadConfig g_config;
+
+ThreadConfig resolve_threads() {
+  std::lock_guard<std::mutex> lock(g_config_mutex);
+  if (g_config.count == 0) {
+    if (int v = parse_positive(std::getenv("MINIMOD_NUM_THREADS"))) {
+      g_config = {v, "MINIMOD_NUM_THREADS"};
+    } else if (int v2 = parse_positive(std::getenv("OMP_NUM_THREADS"))) {
+      g_config = {v2, "OMP_NUM_THREADS"};
+    } else {
+      g_config = {available_cpus(), "cpus available"};
+    }
+  }
+  return g_config;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Denormal mode
+// ---------------------------------------------------------------------------------------------
+
+std::atomic<bool> g_flush_denormal{false};
+
+class ScopedFpMode {
+ public:
+  ScopedFpMode() {
+#if MINIMOD_HAVE_MXCSR
+    saved_ = _mm_getcsr();
+    if (g_flush_denormal.load(std::memory_order_relaxed)) _mm_setcsr(saved_ | 0x8040);  // FTZ|DAZ
+#endif
+  }
+  ~ScopedFpMode() {
+#if MINIMOD_HAVE_MXCSR
+    _mm_setcsr(saved_);
+#endif
+  }
+
+ private:
+  unsigned saved_ = 0;
+};
+
+// ---------------------------------------------------------------------------------------------
+// The pool
+// ---------------------------------------------------------------------------------------------
+
+thread_local bool t_in_worker = false;
+
+// Spin briefly before sleeping: batch-1 inference issues jobs microseconds apart, and a sleeping
+// worker takes tens of microseconds to wake. After the spin, waiting costs no CPU.
+constexpr auto kSpin = std::chrono::microseconds(50);
+
+struct Job {
+  const std::function<void(std::int64_t, std::int64_t)>* body = nullptr;
+  std::int64_t n = 0;
+  std::int64_t chunks = 0;
+  std::atomic<std::int64_t> next{0};
+  std::atomic<std::int64_t> done{0};
+};
+
+void run_chunk(const Job& job, std::int64_t c) {
+  std::int64_t begin = job.n * c / job.chunks;
+  std::int64_t end = job.n * (c + 1) / job.chunks;
+  if (begin < end) (*job.body)(begin, end);
+}
+
+// Takes chunks until none are left; returns how many this thread ran.
+std::int64_t drain(Job& job) {
+  std::int64_t ran = 0;
+  for (;;) {
+    std::int64_t c = job.next.fetch_add(1, std::memory_order_relaxed);
+    if (c >= job.chunks) return ran;
+    run_chunk(job, c);
+    ++ran;
+  }
+}
+
+class Pool {
+ public:
+  explicit Pool(int workers) {
+    threads_.reserve(workers);
+    for (int i = 0; i < workers; ++i) threads_.emplace_back([this] { worker_loop(); });
+  }
+
+  ~Pool() {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+      ++generation_;
+    }
+    wake_.notify_all();
+    for (auto& t : threads_) t.join();
+  }
+
+  int size() const { return static_cast<int>(threads_.size()); }
+
+  // Runs the job with the workers; false when another caller holds the pool (then the caller
+  // runs the job alone: same chunks, same results).
+  bool try_run(Job& job) {
+    std::unique_lock<std::mutex> busy(run_mutex_, std::try_to_lock);
+    if (!busy.owns_lock()) return false;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      job_ = &job;
+      ++generation_;
+    }
+    wake_.notify_all();
+    std::int64_t ran = drain(job);
+    finish(job, ran);
+    // Wait for the workers' chunks: spin first, then sleep.
+    auto spin_until = std::chrono::steady_clock::now() + kSpin;
+    while (job.done.load(std::memory_order_acquire) < job.chunks) {
+      if (std::chrono::steady_clock::now() > spin_until) {
+        std::unique_lock<std::mutex> lock(mutex_);
+        finished_.wait(lock, [&] { return job.done.load(std::memory_order_acquire) >= job.chunks; });
+        break;
+      }
+      std::this_thread::yield();
+    }
+    {
+      // Workers may still be looking at job_ (finding no chunk left); clear it under the lock
+      // and wait until none holds it before the Job on our stack goes away.
+      std::unique_lock<std::mutex> lock(mutex_);
+      job_ = nullptr;
+      finished_.wait(lock, [&] { return active_ == 0; });
+    }
+    return true;
+  }
+
+ private:
+  void finish(Job& job, std::int64_t ran) {
+    if (ran == 0) return;
+    if (job.done.fetch_add(ran, std::memory_order_acq_rel) + ran >= job.chunks) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      finished_.notify_all();
+    }
+  }
+
+  void worker_loop() {
+    t_in_worker = true;
+    std::uint64_t seen = 0;
+    for (;;) {
+      Job* job = nullptr;
+      {
+        // Spin briefly (without the lock) for the next generation, then sleep.
+        auto spin_until = std::chrono::steady_clock::now() + kSpin;
+        while (generation_seen() == seen && std::chrono::steady_clock::now() < spin_until) {
+          std::this_thread::yield();
+        }
+        std::unique_lock<std::mutex> lock(mutex_);
+        wake_.wait(lock, [&] { return generation_ != seen; });
+        seen = generation_;
+        if (stop_) return;
+        job = job_;
+        if (job == nullptr) continue;
+        ++active_;
+      }
+      {
+        ScopedFpMode fp;
+        std::int64_t ran = drain(*job);
+        finish(*job, ran);
+      }
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        --active_;
+        if (active_ == 0) finished_.notify_all();
+      }
+    }
+  }
+
+  std::uint64_t generation_seen() const { return generation_.load(std::memory_order_acquire); }
+
+  std::vector<std::thread> threads_;
+  std::mutex run_mutex_;  // one job at a time
+  std::mutex mutex_;      // guards job_, generation_, stop_, active_
+  std::condition_variable wake_;
+  std::condition_variable finished_;
+  Job* job_ = nullptr;
+  std::atomic<std::uint64_t> generation_{0};  // changed under mutex_, read lock-free while spinning
+  int active_ = 0;
+  bool stop_ = false;
+};
+
+// The current pool. A caller holds a shared_ptr for the length of its job, so a resize from
+// another thread never destroys a pool in use. The holder itself is leaked on purpose: no pool is
+// joined during interpreter shutdown, and a forked child can abandon it without running anything.
+std::mutex g_pool_mutex;
+std::shared_ptr<Pool>* g_pool = new std::shared_ptr<Pool>();
+
+#if defined(__unix__) || defined(__APPLE__)
+void after_fork_in_child() {
+  // The parent's worker threads do not exist here, and its mutexes may be held by threads that
+  // were running at fork time: abandon the pool (leak it, it is never joined) and the locks.
+  g_pool = new std::shared_ptr<Pool>();
+  new (&g_pool_mutex) std::mutex();
+  new (&g_config_mutex) std::mutex();
+}
+struct AtForkRegistration {
+  AtForkRegistration() { pthread_atfork(nullptr, nullptr, after_fork_in_child); }
+} g_atfork_registration;
+#endif
+
+std::shared_ptr<Pool> pool_for(int threads) {
+  std::lock_guard<std::mutex> lock(g_pool_mutex);
+  int workers = threads - 1;
+  std::shared_ptr<Pool>& pool = *g_pool;
+  if (pool && pool->size() != workers) pool.reset();  // joined when its last user finishes
+  if (!pool && workers > 0) pool = std::make_shared<Pool>(workers);
+  return pool;
+}
+
+}  // namespace
 
 void parallel_for(std::int64_t n, std::int64_t grain,
                   const std::function<void(std::int64_t, std::int64_t)>& body) {
   if (n <= 0) return;
-  body(0, n);
+  ScopedFpMode fp;
+  grain = std::max<std::int64_t>(grain, 1);
+  int threads = resolve_threads().count;
+  Job job;
+  job.body = &body;
+  job.n = n;
+  job.chunks = std::max<std::int64_t>(1, std::min<std::int64_t>(threads, n / grain));
+  if (job.chunks == 1) {
+    body(0, n);
+    return;
+  }
+  if (!t_in_worker) {
+    if (std::shared_ptr<Pool> pool = pool_for(threads)) {
+      if (pool->try_run(job)) return;
+    }
+  }
+  for (std::int64_t c = 0; c < job.chunks; ++c) run_chunk(job, c);  // busy or nested: same chunks
 }
 
-int get_num_threads() { return g_num_threads.load(); }
-void set_num_threads(int n) { g_num_threads.store(n < 1 ? 1 : n); }
+int get_num_threads() { return resolve_threads().count; }
+
+void set_num_threads(int n) {
+  {
+    std::lock_guard<std::mutex> lock(g_config_mutex);
+    g_config = {std::max(1, n), "set_num_threads"};
+  }
+  // Stop workers that are no longer wanted now (a pool in use finishes its job first); a larger
+  // pool starts lazily at the next parallel job.
+  std::lock_guard<std::mutex> lock(g_pool_mutex);
+  if (*g_pool && (*g_pool)->size() != std::max(1, n) - 1) g_pool->reset();
+}
+
+std::string num_threads_source() { return resolve_threads().source; }
+
+int pool_size() {
+  std::lock_guard<std::mutex> lock(g_pool_mutex);
+  return *g_pool ? (*g_pool)->size() : 0;
+}
+
+void set_flush_denormal(bool on) { g_flush_denormal.store(on); }
+bool get_flush_denormal() { return g_flush_denormal.load(); }
 
 }  // namespace minimod

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from minimod import _core, nn
-from minimod._core import get_num_threads, set_num_threads
+from minimod._core import get_flush_denormal, get_num_threads, set_flush_denormal, set_num_threads
 from minimod._random import manual_seed
 from minimod._version import __version__
 
-__all__ = ["__version__", "get_num_threads", "manual_seed", "nn", "set_num_threads"]
+__all__ = [
+    "__version__",
+    "get_flush_denormal",
+    "get_num_threads",
+    "manual_seed",
+    "nn",
+    "set_flush_denormal",
+    "set_num_threads",
+]
