@@ -56,12 +56,18 @@ def grid(nd, count, seed):
             padding = tuple(int(rng.integers(0, 3)) for _ in range(nd))
         else:
             padding = str(form)
-        pads = (padding,) * nd if isinstance(padding, int) else padding
+        if form == "same":
+            before = [dd * (kk - 1) // 2 for kk, dd in zip(k, d)]
+            after = [dd * (kk - 1) - b for kk, dd, b in zip(k, d, before)]
+        elif form == "valid":
+            before = after = [0] * nd
+        else:
+            before = after = [padding] * nd if isinstance(padding, int) else list(padding)
         size = []
         for i in range(nd):
-            need = d[i] * (k[i] - 1) + 1
-            p = 0 if isinstance(pads, str) else pads[i]
-            lo = max(need - 2 * p if pads != "same" else 1, 1, p + 1 if mode == "reflect" else 1, p)
+            need = d[i] * (k[i] - 1) + 1 - before[i] - after[i]
+            widest = max(before[i], after[i])
+            lo = max(1, need, widest + 1 if mode == "reflect" else 1, widest if mode == "circular" else 1)
             size.append(lo + int(rng.integers(0, 5 if nd < 3 else 3)))
         batch = int(rng.choice([0, 1, 3, -1]))  # -1: unbatched
         bias = bool(rng.random() < 0.7)
