@@ -55,7 +55,7 @@ def random_config(rng, nd):
     groups = int(rng.choice([1, 1, 2, 3]))
     cin_g, cout_g = int(rng.integers(1, 4)), int(rng.integers(1, 5))
     k = [int(rng.integers(1, kmax + 1)) for _ in range(nd)]
-    s = [int(rng.integers(1, 4)) for _ in range(nd)]
+    s = [int(rng.integers(1, 4)) for _ in range(nd)] if rng.random() < 0.5 else [1] * nd
     d = [int(rng.integers(1, 4)) for _ in range(nd)]
     pb = [int(rng.integers(0, 3)) for _ in range(nd)]
     pa = [int(rng.integers(0, 3)) for _ in range(nd)]
@@ -79,6 +79,8 @@ def test_random_grid_every_path(isa, nd):
             check(T.conv_nd(x, w, b, s, pb, pa, d, g, path=path), ref, fan_in)
         if x.shape[1] == g:
             check(T.conv_nd(x, w, b, s, pb, pa, d, g, path="depthwise"), ref, fan_in)
+        if all(v == 1 for v in s):
+            check(T.conv_nd(x, w, b, s, pb, pa, d, g, path="shift_gemm"), ref, fan_in)
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])
@@ -87,18 +89,23 @@ def test_relu_epilogue(isa, nd):
     for _ in range(10):
         x, w, b, s, pb, pa, d, g = random_config(rng, nd)
         ref = np.maximum(conv_reference(x, w, b, s, pb, pa, d, g), 0)
-        for path in ["auto", "reference", "im2col_gemm"]:
+        paths = ["auto", "reference", "im2col_gemm"] + (["shift_gemm"] if all(v == 1 for v in s) else [])
+        for path in paths:
             check(T.conv_nd(x, w, b, s, pb, pa, d, g, relu=True, path=path), ref, w[0].size)
 
 
 def test_routing_table():
     x = np.zeros((1, 8, 6, 6), np.float32)
-    route = lambda w, s=(1, 1), p=(0, 0), g=1: T.conv_path(x, w, s, p, p, (1, 1), g)  # noqa: E731
+    route = lambda w, s=(1, 1), p=(0, 0), g=1, d=(1, 1): T.conv_path(x, w, s, p, p, d, g)  # noqa: E731
     assert route(np.zeros((16, 8, 1, 1), np.float32)) == "gemm_1x1"
     assert route(np.zeros((16, 8, 1, 1), np.float32), s=(2, 2)) == "im2col_gemm"
-    assert route(np.zeros((16, 8, 1, 1), np.float32), p=(1, 0)) == "im2col_gemm"
+    assert route(np.zeros((16, 8, 1, 1), np.float32), p=(1, 0)) == "shift_gemm"
     assert route(np.zeros((16, 4, 1, 1), np.float32), g=2) == "gemm_1x1"
-    assert route(np.zeros((16, 8, 3, 3), np.float32)) == "im2col_gemm"
+    assert route(np.zeros((16, 8, 3, 3), np.float32)) == "shift_gemm"
+    assert route(np.zeros((16, 8, 3, 3), np.float32), p=(1, 1)) == "shift_gemm"
+    assert route(np.zeros((16, 8, 3, 3), np.float32), s=(1, 2)) == "im2col_gemm"
+    # 6x6 -> 6x6 through an 18x18 padded image: the padded-width grid would be > 2x the work
+    assert route(np.zeros((16, 8, 5, 5), np.float32), p=(6, 6), d=(3, 3)) == "im2col_gemm"
     assert route(np.zeros((8, 1, 3, 3), np.float32), g=8) == "depthwise"
     assert route(np.zeros((24, 1, 3, 3), np.float32), g=8) == "depthwise"  # multiplier 3
     assert route(np.zeros((8, 1, 1, 1), np.float32), g=8) == "depthwise"

@@ -33,6 +33,7 @@ enum class ConvPath : int {
   Auto = 0,     // choose by shape
   Reference,    // naive loops (tests)
   Gemm1x1,      // 1x1, stride 1, no padding: GEMM directly on the input planes
+  ShiftGemm,    // stride 1: GEMM on a zero-padded copy, each B row a shifted run of it
   Depthwise,    // one input channel per group: direct kernel
   Im2colGemm,   // im2col panels packed straight from the image + packed GEMM
 };
