@@ -9,6 +9,7 @@
 
 #include "kernels/conv/depthwise.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/gemm/parallel_slices.h"
 #include "runtime/parallel.h"
 
 namespace minimod::kernels {
@@ -420,15 +421,22 @@ void conv_depthwise(const ConvParams& p, const float* x, const float* w, const f
   const std::int64_t kvol = p.kernel_volume();
   const std::int64_t in_plane = p.in_plane(), out_plane = p.out_plane();
   const std::int64_t planes = p.batch * p.out_channels;
-  const std::int64_t grain = std::max<std::int64_t>(1, (std::int64_t{1} << 16) / std::max<std::int64_t>(1, out_plane * kvol));
-  parallel_for(planes, grain, [&](std::int64_t b, std::int64_t e) {
-    for (std::int64_t t = b; t < e; ++t) {
+  auto run = [&](std::int64_t t0, std::int64_t t1) {
+    for (std::int64_t t = t0; t < t1; ++t) {
       const std::int64_t n = t / p.out_channels, co = t % p.out_channels;
       const std::int64_t ci = co / cout_g;
       plane(p, x + (n * p.in_channels + ci) * in_plane, w + co * kvol, bias ? bias[co] : 0.0f,
             relu, y + t * out_plane);
     }
-  });
+  };
+  // Planes in a few slices per thread, claimed dynamically; one thread for tiny convolutions.
+  const int T = get_num_threads();
+  if (T <= 1 || planes * out_plane * kvol < (std::int64_t{1} << 16)) {
+    run(0, planes);
+    return;
+  }
+  const std::int64_t slices = std::min<std::int64_t>(planes, std::int64_t{kSlicesPerThread} * T);
+  parallel_slices(slices, [&](std::int64_t s) { run(planes * s / slices, planes * (s + 1) / slices); });
 }
 
 }  // namespace
