@@ -8,7 +8,9 @@
 #include "common/aligned.h"
 
 #include "kernels/conv/depthwise.h"
+#include "kernels/conv/im2col.h"
 #include "kernels/gemm/gemm.h"
+#include "kernels/gemm/pack.h"
 #include "kernels/gemm/parallel_slices.h"
 #include "runtime/parallel.h"
 
@@ -116,93 +118,23 @@ bool conv_path_applies(ConvPath path, const ConvParams& p) {
   }
 }
 
-// =================================================================================================
-// im2col packer
-//
-// B of the convolution GEMM is the column matrix of one (image, group): row k = (c, kd, kh, kw)
-// in weight order, column j = (od, oh, ow) in output order, value x[c, od*s + kd*d - p, ...] or 0
-// in the padding. The packer writes the GEMM's NR-column panels directly from the image, so the
-// K x P column matrix is never materialised. Along one panel row, consecutive columns are runs of
-// one output row: each run is a contiguous copy (stride 1) or a strided gather, with the zero
-// padding at its ends computed once per run rather than tested per element.
-// =================================================================================================
-
+// The im2col B packer: panels written straight from the image (im2col_impl.h), by the active ISA's
+// build.
 namespace {
 
 class Im2colPacker final : public BPacker {
  public:
-  Im2colPacker(const ConvParams& p, const float* x) : p_(p), x_(x) {}
+  Im2colPacker(const ConvParams& p, const float* x) : p_(p), x_(x), fn_(im2col_pack()) {}
 
   void pack(std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc, int nr,
             float* dst) const override {
-    const ConvParams& p = p_;
-    const std::int64_t Hi = p.in_size[1], Wi = p.in_size[2];
-    const std::int64_t Ho = p.out_size[1], Wo = p.out_size[2];
-    const std::int64_t KD = p.kernel[0], KH = p.kernel[1], KW = p.kernel[2];
-    const std::int64_t sw = p.stride[2];
-    const std::int64_t in_plane = p.in_plane();
-    for (std::int64_t pj = 0; pj < nc; pj += nr) {
-      const std::int64_t cols = std::min<std::int64_t>(nr, nc - pj);
-      const std::int64_t jstart = j0 + pj;
-      const std::int64_t od0 = jstart / (Ho * Wo);
-      const std::int64_t oh0 = (jstart / Wo) % Ho;
-      const std::int64_t ow0 = jstart % Wo;
-      float* panel = dst + pj * kc;
-      // (c, kd, kh, kw) of row k0, advanced like an odometer.
-      std::int64_t kw = k0 % KW, kh = (k0 / KW) % KH, kd = (k0 / (KW * KH)) % KD;
-      std::int64_t c = k0 / (KW * KH * KD);
-      for (std::int64_t k = 0; k < kc; ++k) {
-        float* d = panel + k * nr;
-        const float* xc = x_ + c * in_plane;
-        const std::int64_t off = kw * p.dilation[2] - p.pad_before[2];  // iw = ow*sw + off
-        const std::int64_t first = off >= 0 ? 0 : (-off + sw - 1) / sw;
-        const std::int64_t last = Wi - 1 - off < 0 ? 0 : (Wi - 1 - off) / sw + 1;
-        std::int64_t od = od0, oh = oh0, ow = ow0, filled = 0;
-        while (filled < cols) {
-          const std::int64_t seg = std::min(cols - filled, Wo - ow);
-          const std::int64_t id = od * p.stride[0] + kd * p.dilation[0] - p.pad_before[0];
-          const std::int64_t ih = oh * p.stride[1] + kh * p.dilation[1] - p.pad_before[1];
-          float* ds = d + filled;
-          if (id < 0 || id >= p.in_size[0] || ih < 0 || ih >= Hi) {
-            std::memset(ds, 0, sizeof(float) * seg);
-          } else {
-            const float* xrow = xc + (id * Hi + ih) * Wi;
-            const std::int64_t lo = std::clamp(first, ow, ow + seg);
-            const std::int64_t hi = std::clamp(last, lo, ow + seg);
-            if (lo > ow) std::memset(ds, 0, sizeof(float) * (lo - ow));
-            if (sw == 1) {
-              std::memcpy(ds + (lo - ow), xrow + lo + off, sizeof(float) * (hi - lo));
-            } else {
-              const float* xs = xrow + off;
-              for (std::int64_t o = lo; o < hi; ++o) ds[o - ow] = xs[o * sw];
-            }
-            if (ow + seg > hi) std::memset(ds + (hi - ow), 0, sizeof(float) * (ow + seg - hi));
-          }
-          filled += seg;
-          ow = 0;
-          if (++oh == Ho) {
-            oh = 0;
-            ++od;
-          }
-        }
-        if (cols < nr) std::memset(d + cols, 0, sizeof(float) * (nr - cols));
-        if (++kw == KW) {
-          kw = 0;
-          if (++kh == KH) {
-            kh = 0;
-            if (++kd == KD) {
-              kd = 0;
-              ++c;
-            }
-          }
-        }
-      }
-    }
+    fn_(p_, x_, k0, kc, j0, nc, nr, dst);
   }
 
  private:
   const ConvParams& p_;
   const float* x_;  // first input channel of this (image, group)
+  Im2colPackFn fn_;
 };
 
 // Below this many multiply-adds per GEMM, many (image, group) GEMMs run one per thread rather
@@ -261,17 +193,6 @@ void conv_gemm(const ConvParams& p, const float* x, const float* w, const float*
 // (Wp/Wo - 1 of the work: 3.6% for a 3x3 'same' conv at 56x56), and the padded copy itself.
 // =================================================================================================
 
-template <int NR>
-inline void copy_row(float* d, const float* s, std::int64_t cols) {
-  if (cols == NR) {
-    for (int i = 0; i < NR; ++i) d[i] = s[i];
-    return;
-  }
-  std::int64_t i = 0;
-  for (; i < cols; ++i) d[i] = s[i];
-  for (; i < NR; ++i) d[i] = 0.0f;
-}
-
 class ShiftedRowsPacker final : public BPacker {
  public:
   ShiftedRowsPacker(const float* base, const std::int64_t* off) : base_(base), off_(off) {}
@@ -305,7 +226,7 @@ class ShiftedRowsPacker final : public BPacker {
       const std::int64_t cols = std::min<std::int64_t>(NR, nc - pj);
       const float* src = base_ + j0 + pj;
       float* d = dst + pj * kc;
-      for (std::int64_t k = 0; k < kc; ++k) copy_row<NR>(d + k * NR, src + off_[k0 + k], cols);
+      for (std::int64_t k = 0; k < kc; ++k) copy_panel_row<NR>(d + k * NR, src + off_[k0 + k], cols);
     }
   }
 

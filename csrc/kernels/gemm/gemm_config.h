@@ -43,6 +43,15 @@ using GemmSmallFn = void (*)(std::int64_t m, std::int64_t n, std::int64_t k, con
 using GemmPackBtFn = void (*)(const float* w, std::int64_t ldw, std::int64_t k0, std::int64_t kc,
                               std::int64_t j0, std::int64_t nc, int nr, float* dst);
 
+// Packs rows [i0, i0 + mc) and columns [k0, k0 + kc) of A (strides rs, cs) into MR-row panels
+// (pack.h has the layout).
+using GemmPackAFn = void (*)(const float* a, std::int64_t rs, std::int64_t cs, std::int64_t i0,
+                             std::int64_t mc, std::int64_t k0, std::int64_t kc, int mr,
+                             float* dst);
+
+void pack_a_generic(const float* a, std::int64_t rs, std::int64_t cs, std::int64_t i0,
+                    std::int64_t mc, std::int64_t k0, std::int64_t kc, int mr, float* dst);
+
 void pack_bt_generic(const float* w, std::int64_t ldw, std::int64_t k0, std::int64_t kc,
                      std::int64_t j0, std::int64_t nc, int nr, float* dst);
 
@@ -61,6 +70,7 @@ struct GemmKernels {
   GemmSmallFn small_nt = nullptr;
   GemmSmallFn small_nn = nullptr;
   GemmPackBtFn pack_bt = nullptr;
+  GemmPackAFn pack_a = nullptr;
 };
 
 // The table for active_isa().

@@ -50,26 +50,36 @@ void StridedBPacker::pack(std::int64_t k0, std::int64_t kc, std::int64_t j0, std
     pack_bt_(b_, cs_, k0, kc, j0, nc, nr, dst);
     return;
   }
+  if (cs_ == 1 && (nr == 32 || nr == 16 || nr == 8)) {
+    // Row-major B: each panel row is a contiguous run of the source row.
+    for (std::int64_t p = 0; p < nc; p += nr) {
+      const std::int64_t cols = std::min<std::int64_t>(nr, nc - p);
+      float* d = dst + p * kc;  // panel p / nr starts after p / nr panels of kc * nr floats
+      const float* src = b_ + k0 * rs_ + (j0 + p);
+      for (std::int64_t k = 0; k < kc; ++k) {
+        if (nr == 32) {
+          copy_panel_row<32>(d + k * nr, src + k * rs_, cols);
+        } else if (nr == 16) {
+          copy_panel_row<16>(d + k * nr, src + k * rs_, cols);
+        } else {
+          copy_panel_row<8>(d + k * nr, src + k * rs_, cols);
+        }
+      }
+    }
+    return;
+  }
   for (std::int64_t p = 0; p < nc; p += nr) {
     const int cols = static_cast<int>(std::min<std::int64_t>(nr, nc - p));
-    float* d = dst + p * kc;  // panel p / nr starts after p / nr panels of kc * nr floats
+    float* d = dst + p * kc;
     const float* src = b_ + k0 * rs_ + (j0 + p) * cs_;
-    if (cs_ == 1) {
-      // Row-major B: each panel row is a contiguous run of the source row.
-      for (std::int64_t k = 0; k < kc; ++k) {
-        std::memcpy(d + k * nr, src + k * rs_, sizeof(float) * cols);
-        if (cols < nr) std::memset(d + k * nr + cols, 0, sizeof(float) * (nr - cols));
-      }
-    } else {
-      for (std::int64_t k = 0; k < kc; ++k) {
-        for (int j = 0; j < cols; ++j) d[k * nr + j] = src[k * rs_ + j * cs_];
-        for (int j = cols; j < nr; ++j) d[k * nr + j] = 0.0f;
-      }
+    for (std::int64_t k = 0; k < kc; ++k) {
+      for (int j = 0; j < cols; ++j) d[k * nr + j] = src[k * rs_ + j * cs_];
+      for (int j = cols; j < nr; ++j) d[k * nr + j] = 0.0f;
     }
   }
 }
 
-void pack_a(const float* a, std::int64_t rs, std::int64_t cs, std::int64_t i0, std::int64_t mc,
+void pack_a_generic(const float* a, std::int64_t rs, std::int64_t cs, std::int64_t i0, std::int64_t mc,
             std::int64_t k0, std::int64_t kc, int mr, float* dst) {
   for (std::int64_t p = 0; p < mc; p += mr) {
     const int rows = static_cast<int>(std::min<std::int64_t>(mr, mc - p));

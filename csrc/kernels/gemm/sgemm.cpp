@@ -4,12 +4,13 @@
 //
 // Shared-operand order (the common case: conv, Linear up to moderate sizes). The operand every
 // slice of C needs (A when C is split along N, B when split along M) is packed once, whole, by
-// all threads together (<= 2 MiB, L2-sized); then each slice walks its part of the other
-// operand one micro-panel at a time:
-//   jr over the slice by NR    (split along N)
-//    pc over K by KC           the epilogue (bias, ReLU) is applied by the last K block only
-//     pack the B micro-panel   kc x NR into an L1-resident buffer, consumed at once
-//      ir over M by MR         microkernel on an MR x NR tile of C (A from the shared pack)
+// all threads together (<= 4 MiB); then each slice walks its part of the other operand one
+// micro-panel at a time:
+//   pc over K by KC           the shared K block (m_pad x kc) stays in L2; the epilogue (bias,
+//                             ReLU) is applied by the last K block only
+//    jr over the slice by NR  (split along N)
+//     pack the B micro-panel  kc x NR into an L1-resident buffer, consumed at once
+//      ir over M by MR        microkernel on an MR x NR tile of C
 // A packed element is read from L1 by every A panel right after it is written, which is what
 // keeps small-M GEMMs (conv: M = C_out) from paying a memory round trip per B element.
 //
@@ -92,8 +93,9 @@ void epilogue_only(std::int64_t M, std::int64_t N, float* c, std::int64_t ldc,
   }
 }
 
-// An operand packed whole and shared by all slices is at most this many floats (2 MiB).
-constexpr std::int64_t kSharedFloats = std::int64_t{1} << 19;
+// An operand packed whole and shared by all slices is at most this many floats (4 MiB); it is
+// consumed one K block at a time (m_pad x kc or n_pad x kc, L2-sized).
+constexpr std::int64_t kSharedFloats = std::int64_t{1} << 20;
 
 struct Tile {
   const GemmKernels& kt;
@@ -128,7 +130,7 @@ void pack_whole_a(const GemmKernels& kt, std::int64_t M, std::int64_t K, std::in
     const std::int64_t pc = b * KC, kc = std::min(KC, K - pc);
     const std::int64_t i0 = panels * g / groups * kt.mr;
     const std::int64_t i1 = std::min(M, panels * (g + 1) / groups * kt.mr);
-    if (i1 > i0) pack_a(a, a_rs, a_cs, i0, i1 - i0, pc, kc, kt.mr, dst + m_pad * pc + i0 * kc);
+    if (i1 > i0) kt.pack_a(a, a_rs, a_cs, i0, i1 - i0, pc, kc, kt.mr, dst + m_pad * pc + i0 * kc);
   };
   if (parallel) {
     parallel_slices(kblocks * groups, job);
@@ -157,18 +159,19 @@ void pack_whole_b(const GemmKernels& kt, std::int64_t N, std::int64_t K, std::in
   }
 }
 
-// Columns [n0, n1) with all of A already packed (pack_whole_a).
+// Columns [n0, n1) with all of A already packed (pack_whole_a). K blocks outermost: the A block
+// of a K step (m_pad x kc) stays in L2 while every B micro-panel of the slice passes it.
 void slice_shared_a(const Tile& tile, std::int64_t M, std::int64_t K, std::int64_t KC,
                     const float* apacked, const BPacker& bp, std::int64_t n0, std::int64_t n1) {
   const GemmKernels& kt = tile.kt;
   const std::int64_t m_pad = ceil_div(M, kt.mr) * kt.mr;
   float* bpanel = pack_buffers().get_b(static_cast<std::size_t>(kt.nr * KC));
-  for (std::int64_t jr = n0; jr < n1; jr += kt.nr) {
-    const int cols = static_cast<int>(std::min<std::int64_t>(kt.nr, n1 - jr));
-    for (std::int64_t pc = 0; pc < K; pc += KC) {
-      const std::int64_t kc = std::min(KC, K - pc);
+  for (std::int64_t pc = 0; pc < K; pc += KC) {
+    const std::int64_t kc = std::min(KC, K - pc);
+    const float* ablock = apacked + m_pad * pc;
+    for (std::int64_t jr = n0; jr < n1; jr += kt.nr) {
+      const int cols = static_cast<int>(std::min<std::int64_t>(kt.nr, n1 - jr));
       bp.pack(pc, kc, jr, cols, kt.nr, bpanel);
-      const float* ablock = apacked + m_pad * pc;
       for (std::int64_t ir = 0; ir < M; ir += kt.mr) {
         const int rows = static_cast<int>(std::min<std::int64_t>(kt.mr, M - ir));
         tile.run(ablock + ir * kc, bpanel, ir, rows, jr, cols, pc, kc, K);
@@ -177,19 +180,19 @@ void slice_shared_a(const Tile& tile, std::int64_t M, std::int64_t K, std::int64
   }
 }
 
-// Rows [m0, m1) with all of B already packed (pack_whole_b).
+// Rows [m0, m1) with all of B already packed (pack_whole_b), K blocks outermost likewise.
 void slice_shared_b(const Tile& tile, std::int64_t N, std::int64_t K, std::int64_t KC,
                     const float* a, std::int64_t a_rs, std::int64_t a_cs, const float* bpacked,
                     std::int64_t m0, std::int64_t m1) {
   const GemmKernels& kt = tile.kt;
   const std::int64_t n_pad = ceil_div(N, kt.nr) * kt.nr;
   float* apanel = pack_buffers().get_a(static_cast<std::size_t>(kt.mr * KC));
-  for (std::int64_t ir = m0; ir < m1; ir += kt.mr) {
-    const int rows = static_cast<int>(std::min<std::int64_t>(kt.mr, m1 - ir));
-    for (std::int64_t pc = 0; pc < K; pc += KC) {
-      const std::int64_t kc = std::min(KC, K - pc);
-      pack_a(a, a_rs, a_cs, ir, rows, pc, kc, kt.mr, apanel);
-      const float* bblock = bpacked + n_pad * pc;
+  for (std::int64_t pc = 0; pc < K; pc += KC) {
+    const std::int64_t kc = std::min(KC, K - pc);
+    const float* bblock = bpacked + n_pad * pc;
+    for (std::int64_t ir = m0; ir < m1; ir += kt.mr) {
+      const int rows = static_cast<int>(std::min<std::int64_t>(kt.mr, m1 - ir));
+      kt.pack_a(a, a_rs, a_cs, ir, rows, pc, kc, kt.mr, apanel);
       for (std::int64_t jr = 0; jr < N; jr += kt.nr) {
         const int cols = static_cast<int>(std::min<std::int64_t>(kt.nr, N - jr));
         tile.run(apanel, bblock + jr * kc, ir, rows, jr, cols, pc, kc, K);
@@ -217,7 +220,7 @@ void slice_blocked(const Tile& tile, std::int64_t m0, std::int64_t m1, std::int6
       bp.pack(pc, kc, jc, nc, kt.nr, bbuf);
       for (std::int64_t ic = m0; ic < m1; ic += MC) {
         const std::int64_t mc = std::min(MC, m1 - ic);
-        pack_a(a, a_rs, a_cs, ic, mc, pc, kc, kt.mr, abuf);
+        kt.pack_a(a, a_rs, a_cs, ic, mc, pc, kc, kt.mr, abuf);
         for (std::int64_t jr = 0; jr < nc; jr += kt.nr) {
           const int cols = static_cast<int>(std::min<std::int64_t>(kt.nr, nc - jr));
           for (std::int64_t ir = 0; ir < mc; ir += kt.mr) {

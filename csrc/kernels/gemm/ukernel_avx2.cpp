@@ -38,6 +38,13 @@ void f32_gemm_ukernel_6x16__avx2(std::int64_t kc, const float* __restrict a,
                                  const float* __restrict b, float* __restrict c,
                                  std::int64_t ldc, int nc, const UkernelTile& t) {
   static_assert(R >= 1 && R <= kMr && V >= 1 && V <= 2, "tile out of range");
+  // The C tile is read (later K blocks) and written only after the k loop: start fetching it
+  // now so its lines arrive while the FMAs run.
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + V * kLanes - 1), _MM_HINT_T0);
+  }
   __m256 acc[R][V];
 #pragma GCC unroll 6
   for (int r = 0; r < R; ++r) {
@@ -245,6 +252,45 @@ void f32_gemm_small_nn__avx2(std::int64_t m, std::int64_t n, std::int64_t k, con
   }
 }
 
+// Packs A into 6-row panels: for full panels of a row-major A, eight k columns at a time with an
+// 8x8 register transpose of the six rows (two lanes of padding), each k step one 6-lane masked
+// store instead of six scalar ones.
+void pack_a_avx2(const float* a, std::int64_t rs, std::int64_t cs, std::int64_t i0,
+                 std::int64_t mc, std::int64_t k0, std::int64_t kc, int mr, float* dst) {
+  if (cs != 1 || mr != kMr) {
+    pack_a_generic(a, rs, cs, i0, mc, k0, kc, mr, dst);
+    return;
+  }
+  const __m256i six = lane_mask(kMr);
+  std::int64_t p = 0;
+  for (; p + kMr <= mc; p += kMr) {
+    const float* src = a + (i0 + p) * rs + k0;
+    float* d = dst + p * kc;
+    std::int64_t k = 0;
+    for (; k + 8 <= kc; k += 8) {
+      const float* s = src + k;
+      __m256 r0 = _mm256_loadu_ps(s + 0 * rs), r1 = _mm256_loadu_ps(s + 1 * rs);
+      __m256 r2 = _mm256_loadu_ps(s + 2 * rs), r3 = _mm256_loadu_ps(s + 3 * rs);
+      __m256 r4 = _mm256_loadu_ps(s + 4 * rs), r5 = _mm256_loadu_ps(s + 5 * rs);
+      __m256 r6 = r5, r7 = r5;
+      transpose8x8(r0, r1, r2, r3, r4, r5, r6, r7);
+      float* o = d + k * kMr;
+      _mm256_maskstore_ps(o + 0 * kMr, six, r0);
+      _mm256_maskstore_ps(o + 1 * kMr, six, r1);
+      _mm256_maskstore_ps(o + 2 * kMr, six, r2);
+      _mm256_maskstore_ps(o + 3 * kMr, six, r3);
+      _mm256_maskstore_ps(o + 4 * kMr, six, r4);
+      _mm256_maskstore_ps(o + 5 * kMr, six, r5);
+      _mm256_maskstore_ps(o + 6 * kMr, six, r6);
+      _mm256_maskstore_ps(o + 7 * kMr, six, r7);
+    }
+    for (; k < kc; ++k) {
+      for (int r = 0; r < kMr; ++r) d[k * kMr + r] = src[r * rs + k];
+    }
+  }
+  if (p < mc) pack_a_generic(a, rs, cs, i0 + p, mc - p, k0, kc, mr, dst + p * kc);
+}
+
 template <int R>
 void set_row(GemmKernels* t) {
   t->ukernel[R - 1][0] = f32_gemm_ukernel_6x16__avx2<R, 1>;
@@ -272,6 +318,7 @@ void fill_gemm_kernels_avx2(GemmKernels* t) {
   t->small_nt = f32_gemm_small_nt__avx2;
   t->small_nn = f32_gemm_small_nn__avx2;
   t->pack_bt = pack_bt_avx;
+  t->pack_a = pack_a_avx2;
 }
 
 }  // namespace minimod::kernels

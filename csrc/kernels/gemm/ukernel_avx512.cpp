@@ -37,6 +37,13 @@ void f32_gemm_ukernel_14x32__avx512(std::int64_t kc, const float* __restrict a,
                                     const float* __restrict b, float* __restrict c,
                                     std::int64_t ldc, int nc, const UkernelTile& t) {
   static_assert(R >= 1 && R <= kMr && V >= 1 && V <= 2, "tile out of range");
+  // The C tile is read (later K blocks) and written only after the k loop: start fetching it
+  // now so its lines (R rows, ldc apart) arrive while the FMAs run.
+#pragma GCC unroll 14
+  for (int r = 0; r < R; ++r) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + V * kLanes - 1), _MM_HINT_T0);
+  }
   __m512 acc[R][V];
 #pragma GCC unroll 14
   for (int r = 0; r < R; ++r) {
@@ -231,6 +238,46 @@ void f32_gemm_small_nn__avx512(std::int64_t m, std::int64_t n, std::int64_t k, c
   }
 }
 
+// Packs A into 14-row panels: for full panels of a row-major A, eight k columns at a time with
+// two overlapping 8x8 register transposes (rows 0-7 and rows 6-13; rows 6 and 7 are written twice
+// with the same values), so each k step is two 8-float stores instead of fourteen scalar ones.
+void pack_a_avx512(const float* a, std::int64_t rs, std::int64_t cs, std::int64_t i0,
+                   std::int64_t mc, std::int64_t k0, std::int64_t kc, int mr, float* dst) {
+  if (cs != 1 || mr != kMr) {
+    pack_a_generic(a, rs, cs, i0, mc, k0, kc, mr, dst);
+    return;
+  }
+  std::int64_t p = 0;
+  for (; p + kMr <= mc; p += kMr) {
+    const float* src = a + (i0 + p) * rs + k0;
+    float* d = dst + p * kc;
+    std::int64_t k = 0;
+    for (; k + 8 <= kc; k += 8) {
+      for (int half = 0; half < 2; ++half) {
+        const float* s = src + (half ? 6 : 0) * rs + k;
+        __m256 r0 = _mm256_loadu_ps(s + 0 * rs), r1 = _mm256_loadu_ps(s + 1 * rs);
+        __m256 r2 = _mm256_loadu_ps(s + 2 * rs), r3 = _mm256_loadu_ps(s + 3 * rs);
+        __m256 r4 = _mm256_loadu_ps(s + 4 * rs), r5 = _mm256_loadu_ps(s + 5 * rs);
+        __m256 r6 = _mm256_loadu_ps(s + 6 * rs), r7 = _mm256_loadu_ps(s + 7 * rs);
+        transpose8x8(r0, r1, r2, r3, r4, r5, r6, r7);
+        float* o = d + k * kMr + (half ? 6 : 0);
+        _mm256_storeu_ps(o + 0 * kMr, r0);
+        _mm256_storeu_ps(o + 1 * kMr, r1);
+        _mm256_storeu_ps(o + 2 * kMr, r2);
+        _mm256_storeu_ps(o + 3 * kMr, r3);
+        _mm256_storeu_ps(o + 4 * kMr, r4);
+        _mm256_storeu_ps(o + 5 * kMr, r5);
+        _mm256_storeu_ps(o + 6 * kMr, r6);
+        _mm256_storeu_ps(o + 7 * kMr, r7);
+      }
+    }
+    for (; k < kc; ++k) {
+      for (int r = 0; r < kMr; ++r) d[k * kMr + r] = src[r * rs + k];
+    }
+  }
+  if (p < mc) pack_a_generic(a, rs, cs, i0 + p, mc - p, k0, kc, mr, dst + p * kc);
+}
+
 template <int R>
 void set_row(GemmKernels* t) {
   t->ukernel[R - 1][0] = f32_gemm_ukernel_14x32__avx512<R, 1>;
@@ -267,6 +314,7 @@ void fill_gemm_kernels_avx512(GemmKernels* t) {
   t->small_nt = f32_gemm_small_nt__avx512;
   t->small_nn = f32_gemm_small_nn__avx512;
   t->pack_bt = pack_bt_avx;
+  t->pack_a = pack_a_avx512;
 }
 
 }  // namespace minimod::kernels

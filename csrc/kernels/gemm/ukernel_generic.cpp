@@ -116,6 +116,7 @@ void fill_gemm_kernels_generic(GemmKernels* t) {
   t->small_nt = f32_gemm_small_nt__generic;
   t->small_nn = f32_gemm_small_nn__generic;
   t->pack_bt = pack_bt_generic;
+  t->pack_a = pack_a_generic;
 }
 
 }  // namespace minimod::kernels
