@@ -11,8 +11,10 @@
 //    jr over the slice by NR  (split along N)
 //     pack the B micro-panel  kc x NR into an L1-resident buffer, consumed at once
 //      ir over M by MR        microkernel on an MR x NR tile of C
-// A packed element is read from L1 by every A panel right after it is written, which is what
-// keeps small-M GEMMs (conv: M = C_out) from paying a memory round trip per B element.
+// A packed B element is read from L1 by every A panel right after it is written, which is what
+// keeps small-M GEMMs (conv: M = C_out) from paying a memory round trip per B element. (Packing
+// several micro-panels per call, or reading row-major B in place without packing, measured no
+// faster for the conv shapes.)
 //
 // Blocked order (BLIS), when neither operand fits: per slice,
 //   jc over N by NC            B block kc x nc (L2)
@@ -21,8 +23,8 @@
 //      jr over nc by NR        B micro-panel, L1 resident across the ir loop
 //       ir over mc by MR
 //
-// Threads claim slices of C dynamically (parallel_slices.h), along N when the B panels outnumber
-// the threads and A is the smaller operand, otherwise along M. Every output element is computed
+// Threads take slices of C (parallel_slices.h: own slices first, then unclaimed ones), along N
+// when the B panels outnumber the threads and A is the smaller operand, otherwise along M. Every output element is computed
 // by one thread in one fixed order, so results never depend on the thread count.
 #include <algorithm>
 #include <cstring>
@@ -247,8 +249,8 @@ void packed(const GemmKernels& kt, std::int64_t M, std::int64_t N, std::int64_t 
   // Along N when there are enough column panels and A is the cheaper operand to share.
   const bool split_n = T == 1 || (n_panels >= T && (M <= N || m_panels < T));
   const std::int64_t panels = split_n ? n_panels : m_panels;
-  // A few slices per thread, claimed dynamically: a thread the OS delays loses slices to the
-  // others instead of holding up the call.
+  // A few slices per thread: a thread the OS delays loses slices to the others instead of
+  // holding up the call (parallel_slices.h).
   const std::int64_t slices =
       T == 1 ? 1 : std::min<std::int64_t>(panels, std::int64_t{kSlicesPerThread} * T);
   const std::int64_t unit = split_n ? kt.nr : kt.mr;
