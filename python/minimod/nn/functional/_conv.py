@@ -91,8 +91,48 @@ def same_padding(kernel: tuple[int, ...], dilation: tuple[int, ...]) -> tuple[li
     return before, [t - b for t, b in zip(total, before)]
 
 
+_F32 = np.dtype(np.float32)
+
+
+def _fast_tuple(value: Any, n: int) -> tuple[int, ...] | None:
+    # The argument forms layers pass (an int, or a tuple of n values); anything else is None and
+    # takes the fully checked path.
+    if type(value) is int:
+        return (value,) * n
+    if type(value) is tuple and len(value) == n:
+        return value
+    return None
+
+
 def _conv(nd: int, input: Any, weight: Any, bias: Any, stride: Any, padding: Any, dilation: Any,
           groups: Any) -> np.ndarray:
+    # Fast path for the common call: batched float32 arrays and plain arguments go straight to
+    # the kernel. The native call validates everything before it reads memory; if it rejects the
+    # arguments, the checked path below re-examines them and raises torch's exact error.
+    if (isinstance(input, np.ndarray) and isinstance(weight, np.ndarray) and input.ndim == nd + 2
+            and input.dtype == _F32 and weight.dtype == _F32 and type(groups) is int
+            and (bias is None or isinstance(bias, np.ndarray))):
+        s = _fast_tuple(stride, nd)
+        d = _fast_tuple(dilation, nd)
+        if type(padding) is str:
+            if padding == "valid":
+                pb = pa = (0,) * nd
+            elif padding == "same" and s == (1,) * nd and d is not None and weight.ndim == nd + 2:
+                pb, pa = same_padding(weight.shape[2:], d)
+            else:
+                pb = pa = None
+        else:
+            pb = pa = _fast_tuple(padding, nd)
+        if s is not None and d is not None and pb is not None:
+            try:
+                return _core.conv_nd(input, weight, bias, s, pb, pa, d, groups)
+            except (ValueError, RuntimeError, TypeError):
+                pass
+    return _conv_checked(nd, input, weight, bias, stride, padding, dilation, groups)
+
+
+def _conv_checked(nd: int, input: Any, weight: Any, bias: Any, stride: Any, padding: Any,
+                  dilation: Any, groups: Any) -> np.ndarray:
     fname = f"conv{nd}d"
     x = tensor_arg(input, fname, "input", 1)
     w = tensor_arg(weight, fname, "weight", 2)
