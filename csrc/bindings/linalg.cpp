@@ -58,12 +58,9 @@ py::array linear(const py::handle& x_in, const py::handle& w_in, const py::objec
   }
   const std::int64_t K = x.shape(x.ndim() - 1);
   const std::int64_t N = w.shape(0);
+  std::int64_t M = 1;  // the leading dimensions, flattened (as torch reports them)
+  for (py::ssize_t i = 0; i + 1 < x.ndim(); ++i) M *= x.shape(i);
   if (w.shape(1) != K) {
-    std::int64_t M = K == 0 ? 0 : static_cast<std::int64_t>(x.size()) / K;
-    if (K == 0) {
-      M = 1;
-      for (py::ssize_t i = 0; i + 1 < x.ndim(); ++i) M *= x.shape(i);
-    }
     throw std::runtime_error("mat1 and mat2 shapes cannot be multiplied (" + std::to_string(M) +
                              "x" + std::to_string(K) + " and " + std::to_string(w.shape(1)) +
                              "x" + std::to_string(N) + ")");
@@ -73,8 +70,6 @@ py::array linear(const py::handle& x_in, const py::handle& w_in, const py::objec
 
   std::vector<std::int64_t> out_shape(x.shape(), x.shape() + x.ndim() - 1);
   out_shape.push_back(N);
-  std::int64_t M = 1;
-  for (py::ssize_t i = 0; i + 1 < x.ndim(); ++i) M *= x.shape(i);
   py::array out = new_f32_output(out_shape);
   float* y = static_cast<float*>(out.mutable_data());
   const float* xp = x.data();
@@ -196,8 +191,8 @@ py::array conv_run(const ConvInputs& in, bool relu, kernels::ConvPath path) {
 
 kernels::ConvPath parse_conv_path(const std::string& name) {
   using kernels::ConvPath;
-  for (ConvPath c : {ConvPath::Auto, ConvPath::Reference, ConvPath::Gemm1x1, ConvPath::ShiftGemm, ConvPath::Depthwise,
-                     ConvPath::Im2colGemm}) {
+  for (ConvPath c : {ConvPath::Auto, ConvPath::Reference, ConvPath::Gemm1x1, ConvPath::ShiftGemm,
+                     ConvPath::Depthwise, ConvPath::Im2colGemm}) {
     if (name == kernels::conv_path_name(c)) return c;
   }
   throw py::value_error("unknown conv path '" + name +

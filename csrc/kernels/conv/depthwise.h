@@ -1,6 +1,7 @@
 // Depthwise convolution (one input channel per group): a direct kernel, one output plane at a
-// time. The same source (depthwise_impl.h) is compiled once per ISA file so each path gets the
-// auto-vectorised loop for its vector width; depthwise_plane() picks by active_isa().
+// time. The generic path is the loop of depthwise_impl.h; the AVX2 and AVX-512 files have
+// register-blocked kernels over a zero-padded copy of the plane (and fall back to their own
+// build of the generic loop for strides along W); depthwise_plane() picks by active_isa().
 #pragma once
 
 #include "kernels/conv/conv.h"
