@@ -7,10 +7,12 @@ Cases are the kernel-level workloads of shared/WORKLOADS.md (W5a GEMM, W5b/W5c/W
 plus the batch-1 GEMV of W1 and the ResNet-18 stem. Each timing is the median of --repeat calls
 after --warmup calls, and both runtimes use the same thread count (torch.set_num_threads).
 
-Calls alternate in blocks of --block (minimod x block, torch x block, ...), not one by one: torch's
-OpenMP workers spin for a while after each call and minimod's pool workers spin ~50 us, so strict
-call-by-call interleaving hands each runtime a CPU still held by the other's spinning threads and
-measures that contention instead of the kernels. The machine is shared: quote medians.
+Calls alternate in blocks of --block (minimod x block, torch x block, ...) with a --gap pause
+before each block, not one by one: torch's OpenMP workers keep spinning for a while after each
+call (libgomp's spin count) and minimod's pool workers spin ~50 us, so a runtime started right
+after the other finds a CPU still held by the other's spinning threads, and with 2 threads on
+2 cores that measures the contention instead of the kernels (minimod's 2-thread W5c: 0.58 ms
+alone, 0.86 ms call-by-call after torch). The machine is shared: quote medians.
 """
 
 from __future__ import annotations
@@ -85,12 +87,14 @@ CASES = [
 ]
 
 
-def _median_ms(fns: list[Callable[[], Any]], warmup: int, repeat: int, block: int) -> list[float]:
+def _median_ms(fns: list[Callable[[], Any]], warmup: int, repeat: int, block: int,
+               gap: float) -> list[float]:
     times: list[list[float]] = [[] for _ in fns]
     done = 0
     while done < repeat:
         n = min(block, repeat - done)
         for i, f in enumerate(fns):  # alternating blocks: noise drifts hit every runtime alike
+            time.sleep(gap)  # the other runtime's spinning workers go idle
             for _ in range(warmup if done == 0 else 1):
                 f()
             for _ in range(n):
@@ -109,6 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--block", type=int, default=5, help="calls per runtime before switching")
+    ap.add_argument("--gap", type=float, default=0.01, help="seconds of pause before each block")
     ap.add_argument("--no-torch", action="store_true")
     args = ap.parse_args(argv)
 
@@ -142,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
                 for isa in isas:
                     _core._set_active_isa(isa)
                     fns = [mm_fn] + ([tfn] if tfn else [])
-                    ms = _median_ms(fns, args.warmup, args.repeat, args.block)
+                    ms = _median_ms(fns, args.warmup, args.repeat, args.block, args.gap)
                     line = f"{case.id:8} {t:>3} {isa:8} {ms[0]:9.3f} {case.flops / ms[0] / 1e6:9.1f}"
                     if tfn:
                         line += f" {ms[1]:9.3f} {case.flops / ms[1] / 1e6:9.1f} {ms[1] / ms[0]:9.2f}"
