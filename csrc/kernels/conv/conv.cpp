@@ -1,4 +1,5 @@
-// Convolution forward: routing, the im2col B packer, and the per-(batch, group) GEMM driver.
+// Convolution forward: routing, the B packers (im2col, shifted rows) and the per-(image, group)
+// GEMM drivers.
 #include "kernels/conv/conv.h"
 
 #include <algorithm>
@@ -6,7 +7,6 @@
 #include <vector>
 
 #include "common/aligned.h"
-
 #include "kernels/conv/depthwise.h"
 #include "kernels/conv/im2col.h"
 #include "kernels/gemm/gemm.h"
@@ -22,15 +22,15 @@ namespace minimod::kernels {
 //   condition (first match wins)                        path        how
 //   ---------------------------------------------------------------------------------------------
 //   in_channels / groups == 1 (depthwise, any           Depthwise   direct kernel per output
-//     channel multiplier; also C_in == groups == 1)                 plane (depthwise_impl.h)
+//     channel multiplier; also C_in == groups == 1)                 plane (depthwise.h)
 //   kernel 1 (every dim), stride 1, no padding          Gemm1x1     per (n, g): W_g (C_out/g x
 //                                                                   C_in/g) * X_g (C_in/g x HW),
 //                                                                   the input planes ARE B
 //   stride 1 (every dim), and the padded-width output   ShiftGemm   per (n, g): GEMM on a zero-
 //     grid at most twice the real one                               padded copy; B row k is the
 //                                                                   copy shifted by tap k
-//   anything else (strided)                             Im2colGemm  per (n, g): W_g * im2col(X_g),
-//                                                                   the im2col panels packed
+//   anything else (strides > 1, or a padded-width       Im2colGemm  per (n, g): W_g * im2col(X_g),
+//     grid over twice the real one)                                 the im2col panels packed
 //                                                                   straight from the image
 //
 // Bias (per output channel = per GEMM row) and ReLU are fused into the GEMM / kernel store.
