@@ -294,3 +294,34 @@ def test_pad_errors():
         F.pad(np.zeros((1, 0, 3), np.float32), (1, 1), mode="replicate")
     with pytest.raises(TypeError):
         F.pad(x, (1.0, 1))
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_every_group_count(isa, nd):
+    # groups = every divisor of C_in (6), with channel multipliers 1 and 2: depthwise included.
+    rng = np.random.default_rng(600 + nd)
+    size = [7, 6, 5][:nd]
+    for groups in [1, 2, 3, 6]:
+        for mult in [1, 2]:
+            x = rng.uniform(-1, 1, (2, 6, *size)).astype(np.float32)
+            cout = groups * mult
+            w = rng.uniform(-1, 1, (cout, 6 // groups, *([3] * nd))).astype(np.float32)
+            b = rng.uniform(-1, 1, cout).astype(np.float32)
+            ref = conv_reference(x, w, b, [1] * nd, [1] * nd, [1] * nd, [1] * nd, groups)
+            check(CONV[nd](x, w, b, 1, 1, 1, groups), ref, w[0].size)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_padding_mode_then_conv(isa, nd, mode):
+    # What Conv*d does for a non-zero padding mode: F.pad, then a convolution without padding;
+    # the reference pads with the index maps above.
+    rng = np.random.default_rng(700 + nd)
+    x = rng.uniform(-1, 1, (2, 4, *([6, 5, 4][:nd]))).astype(np.float32)
+    w = rng.uniform(-1, 1, (3, 4, *([3] * nd))).astype(np.float32)
+    pads = []
+    for _ in range(nd):
+        pads += [1, 2]
+    padded = _index_pad(x, pads, mode)
+    ref = conv_reference(padded, w, None, [1] * nd, [0] * nd, [0] * nd, [1] * nd, 1)
+    check(CONV[nd](F.pad(x, tuple(pads), mode=mode), w), ref, w[0].size)
