@@ -325,3 +325,17 @@ def test_padding_mode_then_conv(isa, nd, mode):
     padded = _index_pad(x, pads, mode)
     ref = conv_reference(padded, w, None, [1] * nd, [0] * nd, [0] * nd, [1] * nd, 1)
     check(CONV[nd](F.pad(x, tuple(pads), mode=mode), w), ref, w[0].size)
+
+
+@pytest.mark.parametrize("length", [15, 17, 31, 33, 63])
+def test_stride2_runs_end_at_the_last_input(isa, length):
+    # A stride-2 run whose last output reads the input's very last element: vector gathers must
+    # not read past it (caught by the CI's AddressSanitizer pass).
+    rng = np.random.default_rng(length)
+    x = rng.uniform(-1, 1, (1, 1, length)).astype(np.float32)
+    w = rng.uniform(-1, 1, (3, 1, 1)).astype(np.float32)
+    x2 = np.concatenate([x, x], axis=1)  # two channels: the im2col path, not depthwise
+    w2 = rng.uniform(-1, 1, (3, 2, 1)).astype(np.float32)
+    for xi, wi in [(x, w), (x2, w2)]:
+        ref = conv_reference(xi, wi, None, [2], [0], [0], [1], 1)
+        check(T.conv_nd(xi, wi, None, [2], [0], [0], [1], 1, path="im2col_gemm"), ref, wi[0].size)

@@ -61,7 +61,9 @@ inline void gather2_run(float* d, const float* s, std::int64_t n) {
   std::int64_t i = 0;
 #if defined(__AVX512F__)
   const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-  for (; i + 16 <= n; i += 16) {
+  // 16 outputs read 32 inputs, one past the last they need: full vectors only while another
+  // output follows (so that input exists); the masked tail takes the last 1..16.
+  for (; i + 16 < n; i += 16) {
     const __m512 lo = _mm512_loadu_ps(s + 2 * i), hi = _mm512_loadu_ps(s + 2 * i + 16);
     _mm512_storeu_ps(d + i, _mm512_permutex2var_ps(lo, even, hi));
   }
@@ -77,7 +79,7 @@ inline void gather2_run(float* d, const float* s, std::int64_t n) {
   }
   return;
 #elif defined(__AVX2__)
-  for (; i + 8 <= n; i += 8) {
+  for (; i + 8 < n; i += 8) {  // 8 outputs read 16 inputs: see the AVX-512 note
     // Even lanes of two vectors: [l0 l2 h0 h2 | l4 l6 h4 h6], then order the 64-bit pairs.
     const __m256 lo = _mm256_loadu_ps(s + 2 * i), hi = _mm256_loadu_ps(s + 2 * i + 8);
     const __m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
