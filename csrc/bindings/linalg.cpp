@@ -1,9 +1,343 @@
+// Linear algebra ops: linear (GEMM) and N-d convolution, plus raw kernel entry points for tests.
+//
+// Every function validates every argument and shape before touching memory (a bad call from
+// Python raises, never crashes), converts inputs with require_f32 (float32 only, contiguous copy
+// only when needed), allocates the output with new_f32_output and releases the GIL around the
+// kernel. torch-compatible messages for user errors live in minimod.nn.functional, which checks
+// first; the checks here are the safety net and name the op.
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "bindings/array_util.h"
 #include "bindings/bindings.h"
+#include "kernels/conv/conv.h"
+#include "kernels/gemm/gemm.h"
+#include "kernels/gemm/gemm_config.h"
 
 namespace py = pybind11;
 
 namespace minimod::bindings {
 
-void init_linalg(py::module_& m) {}
+namespace {
+
+using kernels::GemmEpilogue;
+
+std::string shape_str(const py::array& a) {
+  std::string s = "[";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) {
+    if (i) s += ", ";
+    s += std::to_string(a.shape(i));
+  }
+  return s + "]";
+}
+
+// An optional float32 bias of `n` elements (None -> nullptr).
+const float* optional_bias(const py::object& bias, std::int64_t n, const char* op,
+                           py::array_t<float, py::array::c_style>* keep) {
+  if (bias.is_none()) return nullptr;
+  *keep = require_f32(bias, op);
+  if (keep->ndim() != 1 || keep->shape(0) != n) {
+    throw py::value_error(std::string(op) + ": expected bias of shape [" + std::to_string(n) +
+                          "], but got " + shape_str(*keep));
+  }
+  return keep->data();
+}
+
+py::array linear(const py::handle& x_in, const py::handle& w_in, const py::object& bias_in,
+                 bool relu) {
+  auto x = require_f32(x_in, "linear");
+  auto w = require_f32(w_in, "linear");
+  if (x.ndim() < 1) throw py::value_error("linear: input must have at least 1 dimension");
+  if (w.ndim() != 2) {
+    throw py::value_error("linear: weight must be 2-D (out_features, in_features), but got " +
+                          shape_str(w));
+  }
+  const std::int64_t K = x.shape(x.ndim() - 1);
+  const std::int64_t N = w.shape(0);
+  std::int64_t M = 1;  // the leading dimensions, flattened (as torch reports them)
+  for (py::ssize_t i = 0; i + 1 < x.ndim(); ++i) M *= x.shape(i);
+  if (w.shape(1) != K) {
+    throw std::runtime_error("mat1 and mat2 shapes cannot be multiplied (" + std::to_string(M) +
+                             "x" + std::to_string(K) + " and " + std::to_string(w.shape(1)) +
+                             "x" + std::to_string(N) + ")");
+  }
+  py::array_t<float, py::array::c_style> bias_keep;
+  const float* bias = optional_bias(bias_in, N, "linear", &bias_keep);
+
+  std::vector<std::int64_t> out_shape(x.shape(), x.shape() + x.ndim() - 1);
+  out_shape.push_back(N);
+  py::array out = new_f32_output(out_shape);
+  float* y = static_cast<float*>(out.mutable_data());
+  const float* xp = x.data();
+  const float* wp = w.data();
+  {
+    py::gil_scoped_release nogil;
+    GemmEpilogue ep;
+    ep.bias = bias;
+    ep.bias_kind = bias ? GemmEpilogue::Bias::PerCol : GemmEpilogue::Bias::None;
+    ep.relu = relu;
+    // y (M x N) = x (M x K) * W^T: W^T is read in place (row stride 1, column stride K).
+    kernels::sgemm(M, N, K, xp, K, 1, wp, 1, K, y, N, ep);
+  }
+  return out;
+}
+
+std::vector<std::int64_t> int_list(const std::vector<std::int64_t>& v, std::size_t n,
+                                   const char* what) {
+  if (v.size() != n) {
+    throw py::value_error("conv_nd: expected " + std::to_string(n) + " values for " + what +
+                          ", but got " + std::to_string(v.size()));
+  }
+  return v;
+}
+
+struct ConvInputs {
+  py::array_t<float, py::array::c_style> x, w, bias;
+  kernels::ConvParams p;
+  const float* bias_ptr = nullptr;
+};
+
+// Converts and validates everything conv needs; throws before any memory is read.
+ConvInputs conv_inputs(const py::handle& x_in, const py::handle& w_in, const py::object& bias_in,
+                       const std::vector<std::int64_t>& stride,
+                       const std::vector<std::int64_t>& pad_before,
+                       const std::vector<std::int64_t>& pad_after,
+                       const std::vector<std::int64_t>& dilation, std::int64_t groups) {
+  ConvInputs in;
+  in.x = require_f32(x_in, "conv");
+  in.w = require_f32(w_in, "conv");
+  const auto& x = in.x;
+  const auto& w = in.w;
+  const py::ssize_t nd = x.ndim() - 2;
+  if (nd < 1 || nd > 3) {
+    throw py::value_error("conv_nd: expected input of shape (N, C, *spatial) with 1 to 3 spatial "
+                          "dimensions, but got " + shape_str(x));
+  }
+  if (w.ndim() != x.ndim()) {
+    throw py::value_error("conv_nd: weight must have shape (C_out, C_in / groups, *kernel) with " +
+                          std::to_string(nd) + " kernel dimensions, but got " + shape_str(w));
+  }
+  const std::size_t n = static_cast<std::size_t>(nd);
+  kernels::ConvParams& p = in.p;
+  p.ndim = static_cast<int>(nd);
+  p.batch = x.shape(0);
+  p.in_channels = x.shape(1);
+  p.out_channels = w.shape(0);
+  p.groups = groups;
+  const auto s = int_list(stride, n, "stride");
+  const auto pb = int_list(pad_before, n, "pad_before");
+  const auto pa = int_list(pad_after, n, "pad_after");
+  const auto d = int_list(dilation, n, "dilation");
+  // Spatial dimensions are stored right-aligned in 3 slots (D, H, W): a 1-d conv has D = H = 1.
+  const int off = 3 - p.ndim;
+  for (int i = 0; i < p.ndim; ++i) {
+    p.in_size[off + i] = x.shape(2 + i);
+    p.kernel[off + i] = w.shape(2 + i);
+    p.stride[off + i] = s[i];
+    p.pad_before[off + i] = pb[i];
+    p.pad_after[off + i] = pa[i];
+    p.dilation[off + i] = d[i];
+  }
+  if (groups < 1) throw py::value_error("conv_nd: groups must be a positive integer");
+  if (p.out_channels % groups != 0) {
+    throw py::value_error("conv_nd: out_channels must be divisible by groups");
+  }
+  if (w.shape(1) * groups != p.in_channels) {
+    throw std::runtime_error("Given groups=" + std::to_string(groups) + ", weight of size " +
+                             shape_str(w) + ", expected input" + shape_str(x) + " to have " +
+                             std::to_string(w.shape(1) * groups) + " channels, but got " +
+                             std::to_string(p.in_channels) + " channels instead");
+  }
+  for (int i = 0; i < 3; ++i) {
+    if (p.stride[i] < 1) throw std::runtime_error("non-positive stride is not supported");
+    if (p.pad_before[i] < 0 || p.pad_after[i] < 0) {
+      throw std::runtime_error("negative padding is not supported");
+    }
+    if (p.dilation[i] < 1) throw py::value_error("conv_nd: dilation must be positive");
+    if (p.kernel[i] < 1) throw py::value_error("conv_nd: kernel size must be positive");
+    const std::int64_t padded = p.in_size[i] + p.pad_before[i] + p.pad_after[i];
+    const std::int64_t span = p.dilation[i] * (p.kernel[i] - 1) + 1;
+    if (padded < span) {
+      throw std::runtime_error("conv_nd: kernel (with dilation) is larger than the padded input");
+    }
+    p.out_size[i] = (padded - span) / p.stride[i] + 1;
+  }
+  in.bias_ptr = optional_bias(bias_in, p.out_channels, "conv", &in.bias);
+  return in;
+}
+
+py::array conv_run(const ConvInputs& in, bool relu, kernels::ConvPath path) {
+  const kernels::ConvParams& p = in.p;
+  if (!kernels::conv_path_applies(path, p)) {
+    throw py::value_error(std::string("conv path '") + kernels::conv_path_name(path) +
+                          "' does not apply to this convolution");
+  }
+  std::vector<std::int64_t> out_shape{p.batch, p.out_channels};
+  for (int i = 3 - p.ndim; i < 3; ++i) out_shape.push_back(p.out_size[i]);
+  py::array out = new_f32_output(out_shape);
+  float* y = static_cast<float*>(out.mutable_data());
+  const float* xp = in.x.data();
+  const float* wp = in.w.data();
+  {
+    py::gil_scoped_release nogil;
+    kernels::conv_forward(p, xp, wp, in.bias_ptr, relu, y, path);
+  }
+  return out;
+}
+
+kernels::ConvPath parse_conv_path(const std::string& name) {
+  using kernels::ConvPath;
+  for (ConvPath c : {ConvPath::Auto, ConvPath::Reference, ConvPath::Gemm1x1, ConvPath::ShiftGemm,
+                     ConvPath::Depthwise, ConvPath::Im2colGemm}) {
+    if (name == kernels::conv_path_name(c)) return c;
+  }
+  throw py::value_error("unknown conv path '" + name +
+                        "': expected auto, reference, gemm_1x1, shift_gemm, depthwise or "
+                        "im2col_gemm");
+}
+
+// --- test-only entry points ------------------------------------------------------------------
+
+// A float32 array of exactly `ndim` dimensions, any strides (in elements).
+struct StridedView {
+  py::array arr;
+  const float* data;
+  std::vector<std::int64_t> stride;
+};
+
+StridedView strided_f32(const py::handle& h, int ndim, const char* what) {
+  py::array arr = py::array::ensure(h);
+  if (!arr || !arr.dtype().is(py::dtype::of<float>())) {
+    throw py::type_error(std::string(what) + " must be a float32 numpy array");
+  }
+  if (arr.ndim() != ndim) {
+    throw py::value_error(std::string(what) + " must have " + std::to_string(ndim) + " dimensions");
+  }
+  StridedView v{arr, static_cast<const float*>(arr.data()), {}};
+  for (int i = 0; i < ndim; ++i) {
+    if (arr.strides(i) % static_cast<py::ssize_t>(sizeof(float)) != 0) {
+      throw py::value_error(std::string(what) + " strides must be multiples of 4 bytes");
+    }
+    v.stride.push_back(arr.strides(i) / static_cast<py::ssize_t>(sizeof(float)));
+  }
+  return v;
+}
+
+py::array testing_sgemm(const py::handle& a_in, const py::handle& b_in, const py::object& bias_in,
+                        bool bias_per_row, bool relu, bool reference, bool parallel) {
+  StridedView a = strided_f32(a_in, 2, "a");
+  StridedView b = strided_f32(b_in, 2, "b");
+  const std::int64_t M = a.arr.shape(0), K = a.arr.shape(1), N = b.arr.shape(1);
+  if (b.arr.shape(0) != K) throw py::value_error("sgemm: a is M x K but b is not K x N");
+  py::array_t<float, py::array::c_style> bias_keep;
+  const float* bias = optional_bias(bias_in, bias_per_row ? M : N, "sgemm", &bias_keep);
+  py::array out = new_f32_output({M, N});
+  float* c = static_cast<float*>(out.mutable_data());
+  {
+    py::gil_scoped_release nogil;
+    GemmEpilogue ep;
+    ep.bias = bias;
+    ep.bias_kind = bias == nullptr ? GemmEpilogue::Bias::None
+                   : bias_per_row  ? GemmEpilogue::Bias::PerRow
+                                   : GemmEpilogue::Bias::PerCol;
+    ep.relu = relu;
+    if (reference) {
+      kernels::sgemm_ref(M, N, K, a.data, a.stride[0], a.stride[1], b.data, b.stride[0],
+                         b.stride[1], c, N, ep);
+    } else {
+      kernels::GemmOptions opt;
+      opt.parallel = parallel;
+      kernels::sgemm(M, N, K, a.data, a.stride[0], a.stride[1], b.data, b.stride[0], b.stride[1],
+                     c, N, ep, opt);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+void init_linalg(py::module_& m) {
+  m.def("linear", &linear, py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(),
+        py::arg("relu") = false, R"pbdoc(
+y = input @ weight.T + bias (then ReLU if relu), float32.
+
+input is (*, in_features), weight (out_features, in_features) as stored by Linear (read in place,
+never transposed), bias (out_features,) or None. Returns a new (*, out_features) array.
+)pbdoc");
+
+  m.def(
+      "conv_nd",
+      [](const py::handle& x, const py::handle& w, const py::object& bias,
+         const std::vector<std::int64_t>& stride, const std::vector<std::int64_t>& pad_before,
+         const std::vector<std::int64_t>& pad_after, const std::vector<std::int64_t>& dilation,
+         std::int64_t groups, bool relu) {
+        return conv_run(conv_inputs(x, w, bias, stride, pad_before, pad_after, dilation, groups),
+                        relu, kernels::ConvPath::Auto);
+      },
+      py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("stride"),
+      py::arg("pad_before"), py::arg("pad_after"), py::arg("dilation"), py::arg("groups"),
+      py::arg("relu") = false, R"pbdoc(
+N-d convolution (1 to 3 spatial dimensions), NC* layout, float32, zero padding.
+
+input (N, C_in, *S), weight (C_out, C_in / groups, *k), bias (C_out,) or None. stride,
+pad_before, pad_after and dilation have one value per spatial dimension (pad_before/pad_after may
+differ: padding='same' with an even kernel pads more at the end). Routing: kernels/conv/conv.cpp.
+)pbdoc");
+
+  py::module_ t = m.def_submodule("_testing", "Raw kernel entry points for tests and benchmarks.");
+  t.def("sgemm", &testing_sgemm, py::arg("a"), py::arg("b"), py::arg("bias") = py::none(),
+        py::arg("bias_per_row") = false, py::arg("relu") = false, py::arg("reference") = false,
+        py::arg("parallel") = true, R"pbdoc(
+C = a @ b (+ bias per column, or per row with bias_per_row) (then ReLU), through the dispatched
+GEMM (the active ISA; small-M path for M <= 8 when a or b has a unit stride) or, with
+reference=True, the naive float64-accumulating loops. a and b may have any strides (their
+transposes, slices and negative strides are read in place: this tests the packing routines).
+)pbdoc");
+  t.def(
+      "gemm_config",
+      [] {
+        const kernels::GemmKernels& k = kernels::gemm_kernels();
+        py::dict d;
+        d["isa"] = k.name;
+        d["mr"] = k.mr;
+        d["nr"] = k.nr;
+        d["mc"] = k.mc;
+        d["kc"] = k.kc;
+        d["nc"] = k.nc;
+        d["small_m"] = kernels::kSmallM;
+        return d;
+      },
+      "The GEMM table of the active ISA: microkernel tile (mr x nr) and cache blocks.");
+  t.def(
+      "conv_nd",
+      [](const py::handle& x, const py::handle& w, const py::object& bias,
+         const std::vector<std::int64_t>& stride, const std::vector<std::int64_t>& pad_before,
+         const std::vector<std::int64_t>& pad_after, const std::vector<std::int64_t>& dilation,
+         std::int64_t groups, bool relu, const std::string& path) {
+        return conv_run(conv_inputs(x, w, bias, stride, pad_before, pad_after, dilation, groups),
+                        relu, parse_conv_path(path));
+      },
+      py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("stride"),
+      py::arg("pad_before"), py::arg("pad_after"), py::arg("dilation"), py::arg("groups"),
+      py::arg("relu") = false, py::arg("path") = "auto",
+      "conv_nd through a forced path: auto, reference (naive loops), gemm_1x1, shift_gemm, "
+      "depthwise or im2col_gemm (ValueError when the path does not apply).");
+  t.def(
+      "conv_path",
+      [](const py::handle& x, const py::handle& w, const std::vector<std::int64_t>& stride,
+         const std::vector<std::int64_t>& pad_before, const std::vector<std::int64_t>& pad_after,
+         const std::vector<std::int64_t>& dilation, std::int64_t groups) {
+        ConvInputs in =
+            conv_inputs(x, w, py::none(), stride, pad_before, pad_after, dilation, groups);
+        return std::string(kernels::conv_path_name(kernels::conv_route(in.p)));
+      },
+      py::arg("input"), py::arg("weight"), py::arg("stride"), py::arg("pad_before"),
+      py::arg("pad_after"), py::arg("dilation"), py::arg("groups"),
+      "The path conv_nd routes these arguments to.");
+}
 
 }  // namespace minimod::bindings

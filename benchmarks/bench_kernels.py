@@ -1,0 +1,161 @@
+"""GFLOP/s of minimod's GEMM and convolution kernels per ISA path, torch side by side.
+
+    python benchmarks/bench_kernels.py                       # every case, every ISA, 1 and 2 threads
+    python benchmarks/bench_kernels.py --only W5a,W5b --isa avx512 --threads 2 --repeat 50
+
+Cases are the kernel-level workloads of shared/WORKLOADS.md (W5a GEMM, W5b/W5c/W5e convolutions)
+plus the batch-1 GEMV of W1 and the ResNet-18 stem. Each timing is the median of --repeat calls
+after --warmup calls, and both runtimes use the same thread count (torch.set_num_threads).
+
+Calls alternate in blocks of --block (minimod x block, torch x block, ...) with a --gap pause
+before each block, not one by one: torch's OpenMP workers keep spinning for a while after each
+call (libgomp's spin count) and minimod's pool workers spin ~50 us, so a runtime started right
+after the other finds a CPU still held by the other's spinning threads, and with 2 threads on
+2 cores that measures the contention instead of the kernels (minimod's 2-thread W5c: 0.58 ms
+alone, 0.86 ms call-by-call after torch). The machine is shared: quote medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from minimod import _core
+
+ISAS = ["generic", "avx2", "avx512"]
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    what: str
+    flops: float
+    make: Callable[[np.random.Generator], tuple[Callable[[], Any], Callable[[Any], Callable[[], Any]]]]
+
+
+def _linear(m: int, n: int, k: int):
+    def make(rng):
+        x = rng.standard_normal((m, k)).astype(np.float32)
+        w = (rng.standard_normal((n, k)) / np.sqrt(k)).astype(np.float32)
+        b = rng.standard_normal(n).astype(np.float32)
+
+        def torch_fn(torch):
+            tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b)
+            return lambda: torch.nn.functional.linear(tx, tw, tb)
+
+        return (lambda: _core.linear(x, w, b)), torch_fn
+
+    return make
+
+
+def _conv(cin: int, cout: int, k: int, size: int, stride: int = 1, pad: int = 0, groups: int = 1,
+          bias: bool = False):
+    def make(rng):
+        x = rng.standard_normal((1, cin, size, size)).astype(np.float32)
+        w = (rng.standard_normal((cout, cin // groups, k, k)) / np.sqrt(cin // groups * k * k)).astype(np.float32)
+        b = rng.standard_normal(cout).astype(np.float32) if bias else None
+        s, p = [stride, stride], [pad, pad]
+
+        def torch_fn(torch):
+            tx, tw = torch.from_numpy(x), torch.from_numpy(w)
+            tb = None if b is None else torch.from_numpy(b)
+            return lambda: torch.nn.functional.conv2d(tx, tw, tb, stride, pad, 1, groups)
+
+        return (lambda: _core.conv_nd(x, w, b, s, p, p, [1, 1], groups)), torch_fn
+
+    return make
+
+
+def _conv_flops(cin, cout, k, size, stride=1, pad=0, groups=1):
+    out = (size + 2 * pad - k) // stride + 1
+    return 2.0 * cout * out * out * (cin // groups) * k * k
+
+
+CASES = [
+    Case("W5a", "linear 256x1024 @ 1024x1024^T + b", 2.0 * 256 * 1024 * 1024, _linear(256, 1024, 1024)),
+    Case("W1-fc1", "linear 1x784 @ 512x784^T + b (small-M path)", 2.0 * 784 * 512, _linear(1, 512, 784)),
+    Case("W5b", "conv 64->64 3x3 p1 @ 56x56", _conv_flops(64, 64, 3, 56, pad=1), _conv(64, 64, 3, 56, pad=1)),
+    Case("W5c", "conv 256->64 1x1 @ 56x56", _conv_flops(256, 64, 1, 56), _conv(256, 64, 1, 56)),
+    Case("W5e", "conv dw 128 3x3 p1 @ 56x56 + b", _conv_flops(128, 128, 3, 56, pad=1, groups=128),
+         _conv(128, 128, 3, 56, pad=1, groups=128, bias=True)),
+    Case("stem", "conv 3->64 7x7 s2 p3 @ 224x224", _conv_flops(3, 64, 7, 224, 2, 3), _conv(3, 64, 7, 224, 2, 3)),
+]
+
+
+def _median_ms(fns: list[Callable[[], Any]], warmup: int, repeat: int, block: int,
+               gap: float) -> list[float]:
+    times: list[list[float]] = [[] for _ in fns]
+    done = 0
+    while done < repeat:
+        n = min(block, repeat - done)
+        for i, f in enumerate(fns):  # alternating blocks: noise drifts hit every runtime alike
+            time.sleep(gap)  # the other runtime's spinning workers go idle
+            for _ in range(warmup if done == 0 else 1):
+                f()
+            for _ in range(n):
+                t0 = time.perf_counter()
+                f()
+                times[i].append(time.perf_counter() - t0)
+        done += n
+    return [statistics.median(t) * 1e3 for t in times]
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default="", help="comma-separated case ids (default: all)")
+    ap.add_argument("--isa", default="", help="comma-separated ISA paths (default: all the CPU has)")
+    ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
+    ap.add_argument("--repeat", type=int, default=30)
+    ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--block", type=int, default=5, help="calls per runtime before switching")
+    ap.add_argument("--gap", type=float, default=0.01, help="seconds of pause before each block")
+    ap.add_argument("--no-torch", action="store_true")
+    args = ap.parse_args(argv)
+
+    torch = None
+    if not args.no_torch:
+        try:
+            import torch  # noqa: PLC0415
+        except ImportError:
+            torch = None
+    available = ISAS[: ISAS.index(_core.detected_isa()) + 1]
+    isas = [i for i in (args.isa.split(",") if args.isa else available) if i in available]
+    cases = [c for c in CASES if not args.only or c.id in args.only.split(",")]
+    threads = [int(t) for t in args.threads.split(",")]
+
+    print(f"minimod kernels, detected ISA {_core.detected_isa()}; median of {args.repeat} calls "
+          f"after {args.warmup} warm-up calls" + ("; torch " + torch.__version__ if torch else ""))
+    header = f"{'case':8} {'thr':>3} {'isa':8} {'ms':>9} {'GFLOP/s':>9}"
+    if torch:
+        header += f" {'torch ms':>9} {'GFLOP/s':>9} {'torch/mm':>9}"
+    print(header)
+    before_isa, before_threads = _core.active_isa(), _core.get_num_threads()
+    try:
+        for case in cases:
+            mm_fn, torch_factory = case.make(np.random.default_rng(0))
+            for t in threads:
+                _core.set_num_threads(t)
+                tfn = None
+                if torch:
+                    torch.set_num_threads(t)
+                    tfn = torch_factory(torch)
+                for isa in isas:
+                    _core._set_active_isa(isa)
+                    fns = [mm_fn] + ([tfn] if tfn else [])
+                    ms = _median_ms(fns, args.warmup, args.repeat, args.block, args.gap)
+                    line = f"{case.id:8} {t:>3} {isa:8} {ms[0]:9.3f} {case.flops / ms[0] / 1e6:9.1f}"
+                    if tfn:
+                        line += f" {ms[1]:9.3f} {case.flops / ms[1] / 1e6:9.1f} {ms[1] / ms[0]:9.2f}"
+                    print(line, flush=True)
+    finally:
+        _core._set_active_isa(before_isa)
+        _core.set_num_threads(before_threads)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,388 @@
+// Convolution forward: routing, the B packers (im2col, shifted rows) and the per-(image, group)
+// GEMM drivers.
+#include "kernels/conv/conv.h"
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "common/aligned.h"
+#include "kernels/conv/depthwise.h"
+#include "kernels/conv/im2col.h"
+#include "kernels/gemm/gemm.h"
+#include "kernels/gemm/pack.h"
+#include "kernels/gemm/parallel_slices.h"
+#include "runtime/parallel.h"
+
+namespace minimod::kernels {
+
+// =================================================================================================
+// Conv routing
+//
+//   condition (first match wins)                        path        how
+//   ---------------------------------------------------------------------------------------------
+//   in_channels / groups == 1 (depthwise, any           Depthwise   direct kernel per output
+//     channel multiplier; also C_in == groups == 1)                 plane (depthwise.h)
+//   kernel 1 (every dim), stride 1, no padding          Gemm1x1     per (n, g): W_g (C_out/g x
+//                                                                   C_in/g) * X_g (C_in/g x HW),
+//                                                                   the input planes ARE B
+//   stride 1 (every dim), and the padded-width output   ShiftGemm   per (n, g): GEMM on a zero-
+//     grid at most twice the real one                               padded copy; B row k is the
+//                                                                   copy shifted by tap k
+//   anything else (strides > 1, or a padded-width       Im2colGemm  per (n, g): W_g * im2col(X_g),
+//     grid over twice the real one)                                 the im2col panels packed
+//                                                                   straight from the image
+//
+// Bias (per output channel = per GEMM row) and ReLU are fused into the GEMM / kernel store.
+// =================================================================================================
+
+namespace {
+
+bool is_pointwise(const ConvParams& p) {
+  for (int i = 0; i < 3; ++i) {
+    if (p.kernel[i] != 1 || p.stride[i] != 1 || p.pad_before[i] != 0 || p.pad_after[i] != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool is_depthwise(const ConvParams& p) { return p.in_channels == p.groups; }
+
+// Geometry of the shifted-row GEMM: the zero-padded input and the outputs indexed in its
+// coordinates, j = (od*Hp + oh)*Wp + ow, up to the last real output.
+struct ShiftGeometry {
+  std::int64_t Dp, Hp, Wp;  // padded input extents
+  std::int64_t J;           // GEMM columns: positions 0 .. (last output) in padded coordinates
+  bool copy;                // any padding: B reads a zero-padded copy, not the input itself
+  bool direct_out;          // j is the output index itself (no discarded columns)
+};
+
+ShiftGeometry shift_geometry(const ConvParams& p) {
+  ShiftGeometry g;
+  g.Dp = p.in_size[0] + p.pad_before[0] + p.pad_after[0];
+  g.Hp = p.in_size[1] + p.pad_before[1] + p.pad_after[1];
+  g.Wp = p.in_size[2] + p.pad_before[2] + p.pad_after[2];
+  g.J = ((p.out_size[0] - 1) * g.Hp + (p.out_size[1] - 1)) * g.Wp + p.out_size[2];
+  g.copy = false;
+  for (int i = 0; i < 3; ++i) g.copy = g.copy || p.pad_before[i] != 0 || p.pad_after[i] != 0;
+  g.direct_out = g.Wp == p.out_size[2] && (p.out_size[0] == 1 || g.Hp == p.out_size[1]);
+  return g;
+}
+
+bool is_unit_stride(const ConvParams& p) {
+  return p.stride[0] == 1 && p.stride[1] == 1 && p.stride[2] == 1;
+}
+
+bool shift_applies(const ConvParams& p) {
+  // Unit strides, and the discarded columns (ow >= Wo, oh >= Ho) at most double the work.
+  return is_unit_stride(p) && shift_geometry(p).J <= 2 * p.out_plane();
+}
+
+}  // namespace
+
+const char* conv_path_name(ConvPath path) {
+  switch (path) {
+    case ConvPath::Reference:
+      return "reference";
+    case ConvPath::Gemm1x1:
+      return "gemm_1x1";
+    case ConvPath::ShiftGemm:
+      return "shift_gemm";
+    case ConvPath::Depthwise:
+      return "depthwise";
+    case ConvPath::Im2colGemm:
+      return "im2col_gemm";
+    default:
+      return "auto";
+  }
+}
+
+ConvPath conv_route(const ConvParams& p) {
+  if (is_depthwise(p)) return ConvPath::Depthwise;
+  if (is_pointwise(p)) return ConvPath::Gemm1x1;
+  if (shift_applies(p)) return ConvPath::ShiftGemm;
+  return ConvPath::Im2colGemm;
+}
+
+bool conv_path_applies(ConvPath path, const ConvParams& p) {
+  switch (path) {
+    case ConvPath::Gemm1x1:
+      return is_pointwise(p);
+    case ConvPath::Depthwise:
+      return is_depthwise(p);
+    case ConvPath::ShiftGemm:
+      return is_unit_stride(p);
+    default:
+      return true;
+  }
+}
+
+// The im2col B packer: panels written straight from the image (im2col_impl.h), by the active ISA's
+// build.
+namespace {
+
+class Im2colPacker final : public BPacker {
+ public:
+  Im2colPacker(const ConvParams& p, const float* x) : p_(p), x_(x), fn_(im2col_pack()) {}
+
+  void pack(std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc, int nr,
+            float* dst) const override {
+    fn_(p_, x_, k0, kc, j0, nc, nr, dst);
+  }
+
+ private:
+  const ConvParams& p_;
+  const float* x_;  // first input channel of this (image, group)
+  Im2colPackFn fn_;
+};
+
+// Below this many multiply-adds per GEMM, many (image, group) GEMMs run one per thread rather
+// than each being split across threads.
+constexpr std::int64_t kSmallGemmWork = std::int64_t{1} << 22;
+
+void conv_gemm(const ConvParams& p, const float* x, const float* w, const float* bias, bool relu,
+               float* y, bool pointwise) {
+  const std::int64_t cin_g = p.in_channels / p.groups;
+  const std::int64_t cout_g = p.out_channels / p.groups;
+  const std::int64_t K = cin_g * p.kernel_volume();
+  const std::int64_t P = p.out_plane();
+  const std::int64_t in_plane = p.in_plane();
+  const std::int64_t tasks = p.batch * p.groups;
+  const int T = get_num_threads();
+  const bool outer = T > 1 && tasks >= T && cout_g * P * K < kSmallGemmWork;
+
+  auto run = [&](std::int64_t task, const GemmOptions& opt) {
+    const std::int64_t n = task / p.groups, g = task % p.groups;
+    const float* xg = x + (n * p.in_channels + g * cin_g) * in_plane;
+    const float* wg = w + g * cout_g * K;
+    float* yg = y + (n * p.out_channels + g * cout_g) * P;
+    GemmEpilogue ep;
+    ep.bias = bias ? bias + g * cout_g : nullptr;
+    ep.bias_kind = bias ? GemmEpilogue::Bias::PerRow : GemmEpilogue::Bias::None;
+    ep.relu = relu;
+    if (pointwise) {
+      sgemm(cout_g, P, K, wg, K, 1, xg, in_plane, 1, yg, P, ep, opt);
+    } else {
+      Im2colPacker bp(p, xg);
+      sgemm_packed_b(cout_g, P, K, wg, K, 1, bp, yg, P, ep, opt);
+    }
+  };
+
+  if (outer) {
+    GemmOptions serial;
+    serial.parallel = false;
+    parallel_for(tasks, 1, [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t t = b; t < e; ++t) run(t, serial);
+    });
+  } else {
+    for (std::int64_t t = 0; t < tasks; ++t) run(t, GemmOptions{});
+  }
+}
+
+// =================================================================================================
+// Shifted-row GEMM (unit strides)
+//
+// With unit strides, output (od, oh, ow) reads padded input (od + kd*dd, oh + kh*dh, ow + kw*dw).
+// Index the outputs in the padded image's coordinates, j = (od*Hp + oh)*Wp + ow: tap
+// k = (c, kd, kh, kw) then reads padded[j + off(k)] with off(k) = c*plane + (kd*dd*Hp + kh*dh)*Wp
+// + kw*dw, so row k of B is the contiguous run of the padded image that starts at off(k). Packing
+// a panel row is a straight copy: no bounds, no padding tests, and each input element is read
+// from one small copy instead of being expanded k-volume times as im2col does. The price is the
+// columns with ow >= Wo (or oh >= Ho), computed and dropped when the output is compacted
+// (Wp/Wo - 1 of the work: 3.6% for a 3x3 'same' conv at 56x56), and the padded copy itself.
+// =================================================================================================
+
+class ShiftedRowsPacker final : public BPacker {
+ public:
+  ShiftedRowsPacker(const float* base, const std::int64_t* off) : base_(base), off_(off) {}
+
+  void pack(std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc, int nr,
+            float* dst) const override {
+    switch (nr) {
+      case 32:
+        return pack_as<32>(k0, kc, j0, nc, dst);
+      case 16:
+        return pack_as<16>(k0, kc, j0, nc, dst);
+      case 8:
+        return pack_as<8>(k0, kc, j0, nc, dst);
+      default:
+        for (std::int64_t pj = 0; pj < nc; pj += nr) {
+          const std::int64_t cols = std::min<std::int64_t>(nr, nc - pj);
+          for (std::int64_t k = 0; k < kc; ++k) {
+            float* d = dst + pj * kc + k * nr;
+            const float* s = base_ + off_[k0 + k] + j0 + pj;
+            for (std::int64_t i = 0; i < nr; ++i) d[i] = i < cols ? s[i] : 0.0f;
+          }
+        }
+    }
+  }
+
+ private:
+  template <int NR>
+  void pack_as(std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc,
+               float* dst) const {
+    for (std::int64_t pj = 0; pj < nc; pj += NR) {
+      const std::int64_t cols = std::min<std::int64_t>(NR, nc - pj);
+      const float* src = base_ + j0 + pj;
+      float* d = dst + pj * kc;
+      for (std::int64_t k = 0; k < kc; ++k) copy_panel_row<NR>(d + k * NR, src + off_[k0 + k], cols);
+    }
+  }
+
+  const float* base_;
+  const std::int64_t* off_;  // per GEMM row k: where its run starts in the padded image
+};
+
+// Grow-only per-thread scratch (padded copies, uncompacted outputs): no allocation and no page
+// faults in steady state.
+float* scratch(int slot, std::size_t n) {
+  thread_local AlignedPtr<float> bufs[2];
+  thread_local std::size_t caps[2] = {0, 0};
+  if (n > caps[slot]) {
+    bufs[slot] = aligned_array<float>(n);
+    caps[slot] = n;
+  }
+  return bufs[slot].get();
+}
+
+// Channels [0, channels) of x (in_size) into dst (Dp x Hp x Wp each), zeros around: every
+// destination byte is written once.
+void pad_copy(const ConvParams& p, const ShiftGeometry& g, const float* x, std::int64_t channels,
+              float* dst) {
+  const std::int64_t Di = p.in_size[0], Hi = p.in_size[1], Wi = p.in_size[2];
+  const std::int64_t plane = g.Dp * g.Hp * g.Wp;
+  const std::int64_t left = p.pad_before[2], right = p.pad_after[2];
+  for (std::int64_t c = 0; c < channels; ++c) {
+    const float* xc = x + c * p.in_plane();
+    float* dc = dst + c * plane;
+    for (std::int64_t d = 0; d < g.Dp; ++d) {
+      const std::int64_t id = d - p.pad_before[0];
+      for (std::int64_t h = 0; h < g.Hp; ++h) {
+        const std::int64_t ih = h - p.pad_before[1];
+        float* row = dc + (d * g.Hp + h) * g.Wp;
+        if (id < 0 || id >= Di || ih < 0 || ih >= Hi) {
+          std::memset(row, 0, sizeof(float) * g.Wp);
+          continue;
+        }
+        std::memset(row, 0, sizeof(float) * left);
+        std::memcpy(row + left, xc + (id * Hi + ih) * Wi, sizeof(float) * Wi);
+        std::memset(row + left + Wi, 0, sizeof(float) * right);
+      }
+    }
+  }
+}
+
+void conv_shift(const ConvParams& p, const float* x, const float* w, const float* bias, bool relu,
+                float* y) {
+  const std::int64_t cin_g = p.in_channels / p.groups;
+  const std::int64_t cout_g = p.out_channels / p.groups;
+  const std::int64_t K = cin_g * p.kernel_volume();
+  const std::int64_t P = p.out_plane();
+  const ShiftGeometry g = shift_geometry(p);
+  const std::int64_t plane = g.copy ? g.Dp * g.Hp * g.Wp : p.in_plane();
+  std::vector<std::int64_t> off(static_cast<std::size_t>(K));
+  {
+    std::size_t k = 0;
+    for (std::int64_t c = 0; c < cin_g; ++c)
+      for (std::int64_t kd = 0; kd < p.kernel[0]; ++kd)
+        for (std::int64_t kh = 0; kh < p.kernel[1]; ++kh)
+          for (std::int64_t kw = 0; kw < p.kernel[2]; ++kw)
+            off[k++] = c * plane + (kd * p.dilation[0] * g.Hp + kh * p.dilation[1]) * g.Wp +
+                       kw * p.dilation[2];
+  }
+  const std::int64_t tasks = p.batch * p.groups;
+  const int T = get_num_threads();
+  const bool outer = T > 1 && tasks >= T && cout_g * g.J * K < kSmallGemmWork;
+
+  auto run = [&](std::int64_t task, const GemmOptions& opt) {
+    const std::int64_t n = task / p.groups, gi = task % p.groups;
+    const float* xg = x + (n * p.in_channels + gi * cin_g) * p.in_plane();
+    const float* base = xg;
+    if (g.copy) {
+      float* buf = scratch(0, static_cast<std::size_t>(cin_g * plane));
+      pad_copy(p, g, xg, cin_g, buf);
+      base = buf;
+    }
+    float* yg = y + (n * p.out_channels + gi * cout_g) * P;
+    float* c = g.direct_out ? yg : scratch(1, static_cast<std::size_t>(cout_g * g.J));
+    const std::int64_t ldc = g.direct_out ? P : g.J;
+    GemmEpilogue ep;
+    ep.bias = bias ? bias + gi * cout_g : nullptr;
+    ep.bias_kind = bias ? GemmEpilogue::Bias::PerRow : GemmEpilogue::Bias::None;
+    ep.relu = relu;
+    ShiftedRowsPacker bp(base, off.data());
+    sgemm_packed_b(cout_g, g.J, K, w + gi * cout_g * K, K, 1, bp, c, ldc, ep, opt);
+    if (!g.direct_out) {
+      // Keep the real outputs: row (od, oh) of each channel starts at (od*Hp + oh)*Wp.
+      const std::int64_t Do = p.out_size[0], Ho = p.out_size[1], Wo = p.out_size[2];
+      for (std::int64_t co = 0; co < cout_g; ++co)
+        for (std::int64_t od = 0; od < Do; ++od)
+          for (std::int64_t oh = 0; oh < Ho; ++oh)
+            std::memcpy(yg + co * P + (od * Ho + oh) * Wo, c + co * g.J + (od * g.Hp + oh) * g.Wp,
+                        sizeof(float) * Wo);
+    }
+  };
+
+  if (outer) {
+    GemmOptions serial;
+    serial.parallel = false;
+    parallel_for(tasks, 1, [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t t = b; t < e; ++t) run(t, serial);
+    });
+  } else {
+    for (std::int64_t t = 0; t < tasks; ++t) run(t, GemmOptions{});
+  }
+}
+
+void conv_depthwise(const ConvParams& p, const float* x, const float* w, const float* bias,
+                    bool relu, float* y) {
+  const DepthwisePlaneFn plane = depthwise_plane();
+  const std::int64_t cout_g = p.out_channels / p.groups;  // the channel multiplier
+  const std::int64_t kvol = p.kernel_volume();
+  const std::int64_t in_plane = p.in_plane(), out_plane = p.out_plane();
+  const std::int64_t planes = p.batch * p.out_channels;
+  auto run = [&](std::int64_t t0, std::int64_t t1) {
+    for (std::int64_t t = t0; t < t1; ++t) {
+      const std::int64_t n = t / p.out_channels, co = t % p.out_channels;
+      const std::int64_t ci = co / cout_g;
+      plane(p, x + (n * p.in_channels + ci) * in_plane, w + co * kvol, bias ? bias[co] : 0.0f,
+            relu, y + t * out_plane);
+    }
+  };
+  // Planes in a few slices per thread, claimed dynamically; one thread for tiny convolutions.
+  const int T = get_num_threads();
+  if (T <= 1 || planes * out_plane * kvol < (std::int64_t{1} << 16)) {
+    run(0, planes);
+    return;
+  }
+  const std::int64_t slices = std::min<std::int64_t>(planes, std::int64_t{kSlicesPerThread} * T);
+  parallel_slices(slices, [&](std::int64_t s) { run(planes * s / slices, planes * (s + 1) / slices); });
+}
+
+}  // namespace
+
+void conv_forward(const ConvParams& p, const float* x, const float* w, const float* bias,
+                  bool relu, float* y, ConvPath path) {
+  if (p.batch == 0 || p.out_channels == 0 || p.out_plane() == 0) return;
+  if (path == ConvPath::Auto) path = conv_route(p);
+  switch (path) {
+    case ConvPath::Reference:
+      conv_forward_ref(p, x, w, bias, relu, y);
+      return;
+    case ConvPath::Depthwise:
+      conv_depthwise(p, x, w, bias, relu, y);
+      return;
+    case ConvPath::Gemm1x1:
+      conv_gemm(p, x, w, bias, relu, y, /*pointwise=*/true);
+      return;
+    case ConvPath::ShiftGemm:
+      conv_shift(p, x, w, bias, relu, y);
+      return;
+    default:
+      conv_gemm(p, x, w, bias, relu, y, /*pointwise=*/false);
+      return;
+  }
+}
+
+}  // namespace minimod::kernels

@@ -1,0 +1,59 @@
+// N-d convolution forward (1 to 3 spatial dimensions), float32, NC* layout, zero padding.
+//
+// Spatial extents are stored right-aligned in three slots (D, H, W): a 1-d convolution has
+// D = H = 1, kernel 1, stride 1, no padding, dilation 1 in the unused slots. One implementation
+// serves Conv1d/2d/3d; the 2-d case is what the benchmarks stress.
+#pragma once
+
+#include <cstdint>
+
+namespace minimod::kernels {
+
+struct ConvParams {
+  int ndim = 2;                       // spatial dimensions, 1..3 (informational)
+  std::int64_t batch = 0;
+  std::int64_t in_channels = 0;
+  std::int64_t out_channels = 0;
+  std::int64_t groups = 1;
+  std::int64_t in_size[3] = {1, 1, 1};
+  std::int64_t kernel[3] = {1, 1, 1};
+  std::int64_t stride[3] = {1, 1, 1};
+  std::int64_t pad_before[3] = {0, 0, 0};  // may differ from pad_after ('same' with an even
+  std::int64_t pad_after[3] = {0, 0, 0};   // kernel pads one more at the end)
+  std::int64_t dilation[3] = {1, 1, 1};
+  std::int64_t out_size[3] = {1, 1, 1};    // floor((in + pb + pa - d*(k-1) - 1) / s) + 1
+
+  std::int64_t in_plane() const { return in_size[0] * in_size[1] * in_size[2]; }
+  std::int64_t out_plane() const { return out_size[0] * out_size[1] * out_size[2]; }
+  std::int64_t kernel_volume() const { return kernel[0] * kernel[1] * kernel[2]; }
+};
+
+// How a convolution is computed (see the routing table in conv.cpp).
+enum class ConvPath : int {
+  Auto = 0,     // choose by shape
+  Reference,    // naive loops (tests)
+  Gemm1x1,      // 1x1, stride 1, no padding: GEMM directly on the input planes
+  ShiftGemm,    // stride 1: GEMM on a zero-padded copy, each B row a shifted run of it
+  Depthwise,    // one input channel per group: direct kernel
+  Im2colGemm,   // im2col panels packed straight from the image + packed GEMM
+};
+
+const char* conv_path_name(ConvPath path);
+
+// The path Auto picks for these parameters.
+ConvPath conv_route(const ConvParams& p);
+
+// Whether `path` can compute this convolution (Reference and Im2colGemm always can).
+bool conv_path_applies(ConvPath path, const ConvParams& p);
+
+// y (batch, out_channels, *out_size) = conv(x, w) + bias (per output channel), then ReLU if
+// `relu`. Parameters must already be validated (sizes, divisibility, out_size >= 1); `path`
+// must apply (checked by the caller).
+void conv_forward(const ConvParams& p, const float* x, const float* w, const float* bias,
+                  bool relu, float* y, ConvPath path = ConvPath::Auto);
+
+// Naive reference (direct loops, float64 accumulation).
+void conv_forward_ref(const ConvParams& p, const float* x, const float* w, const float* bias,
+                      bool relu, float* y);
+
+}  // namespace minimod::kernels

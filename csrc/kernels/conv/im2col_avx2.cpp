@@ -1,0 +1,9 @@
+// im2col packer compiled for avx2 (this file gets the avx2 flags; see im2col_impl.h).
+#include "kernels/conv/im2col.h"
+#include "kernels/conv/im2col_impl.h"
+
+namespace minimod::kernels {
+
+Im2colPackFn im2col_pack_avx2() { return im2col_pack_impl; }
+
+}  // namespace minimod::kernels

@@ -1,0 +1,161 @@
+// The im2col packer, included by im2col.cpp, im2col_avx2.cpp and im2col_avx512.cpp inside an
+// anonymous namespace: each file keeps its own copy compiled with its own flags (no inline
+// function or std:: template shared across ISA files, which the linker could merge).
+//
+// B of the convolution GEMM is the column matrix of one (image, group): row k = (c, kd, kh, kw)
+// in weight order, column j = (od, oh, ow) in output order, value x[c, od*s + kd*d - p, ...] or 0
+// in the padding. The packer writes the GEMM's NR-column panels directly from the image, so the
+// K x P column matrix never exists in memory. Along one panel row, consecutive columns are runs of
+// one output row: each run is a contiguous copy (stride 1) or a strided gather (stride 2 with
+// vector permutes), with the zero padding at its ends computed once per run rather than tested
+// per element.
+#pragma once
+
+#include <cstdint>
+
+#if defined(__AVX512F__) || defined(__AVX2__)
+#include <immintrin.h>
+#endif
+
+#include "kernels/conv/conv.h"
+
+namespace minimod::kernels {
+namespace {
+
+inline std::int64_t lmin(std::int64_t a, std::int64_t b) { return a < b ? a : b; }
+inline std::int64_t lmax(std::int64_t a, std::int64_t b) { return a > b ? a : b; }
+
+// The runs are short (a panel is 8-32 columns): what matters is their ends, so each ISA build
+// gets explicit copies with masked (AVX-512) ends instead of a vector loop plus scalar remainder.
+// d[0, n) = s[0, n)
+inline void copy_run(float* d, const float* s, std::int64_t n) {
+  std::int64_t i = 0;
+#if defined(__AVX512F__)
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, _mm512_loadu_ps(s + i));
+  if (i < n) {
+    const __mmask16 m = static_cast<__mmask16>((1u << (n - i)) - 1u);
+    _mm512_mask_storeu_ps(d + i, m, _mm512_maskz_loadu_ps(m, s + i));
+  }
+  return;
+#elif defined(__AVX2__)
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_loadu_ps(s + i));
+#endif
+  for (; i < n; ++i) d[i] = s[i];
+}
+
+// d[0, n) = 0
+inline void zero_run(float* d, std::int64_t n) {
+  std::int64_t i = 0;
+#if defined(__AVX512F__)
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(d + i, _mm512_setzero_ps());
+  if (i < n) _mm512_mask_storeu_ps(d + i, static_cast<__mmask16>((1u << (n - i)) - 1u), _mm512_setzero_ps());
+  return;
+#elif defined(__AVX2__)
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_setzero_ps());
+#endif
+  for (; i < n; ++i) d[i] = 0.0f;
+}
+
+// d[0, n) = s[0], s[2], ..., s[2n - 2]: stride-2 convolutions.
+inline void gather2_run(float* d, const float* s, std::int64_t n) {
+  std::int64_t i = 0;
+#if defined(__AVX512F__)
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  // 16 outputs read 32 inputs, one past the last they need: full vectors only while another
+  // output follows (so that input exists); the masked tail takes the last 1..16.
+  for (; i + 16 < n; i += 16) {
+    const __m512 lo = _mm512_loadu_ps(s + 2 * i), hi = _mm512_loadu_ps(s + 2 * i + 16);
+    _mm512_storeu_ps(d + i, _mm512_permutex2var_ps(lo, even, hi));
+  }
+  if (i < n) {
+    // 2*rem - 1 inputs are needed: never read past s[2n - 2].
+    const std::int64_t need = 2 * (n - i) - 1;
+    const __mmask16 mlo = static_cast<__mmask16>(need >= 16 ? 0xFFFFu : (1u << need) - 1u);
+    const __mmask16 mhi = static_cast<__mmask16>(need > 16 ? (1u << (need - 16)) - 1u : 0u);
+    const __m512 lo = _mm512_maskz_loadu_ps(mlo, s + 2 * i);
+    const __m512 hi = _mm512_maskz_loadu_ps(mhi, s + 2 * i + 16);
+    _mm512_mask_storeu_ps(d + i, static_cast<__mmask16>((1u << (n - i)) - 1u),
+                          _mm512_permutex2var_ps(lo, even, hi));
+  }
+  return;
+#elif defined(__AVX2__)
+  for (; i + 8 < n; i += 8) {  // 8 outputs read 16 inputs: see the AVX-512 note
+    // Even lanes of two vectors: [l0 l2 h0 h2 | l4 l6 h4 h6], then order the 64-bit pairs.
+    const __m256 lo = _mm256_loadu_ps(s + 2 * i), hi = _mm256_loadu_ps(s + 2 * i + 8);
+    const __m256 e = _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(2, 0, 2, 0));
+    _mm256_storeu_ps(d + i, _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8)));
+  }
+#endif
+  for (; i < n; ++i) d[i] = s[2 * i];
+}
+
+void im2col_pack_impl(const ConvParams& p, const float* x, std::int64_t k0, std::int64_t kc,
+                      std::int64_t j0, std::int64_t nc, int nr, float* dst) {
+  const std::int64_t Hi = p.in_size[1], Wi = p.in_size[2];
+  const std::int64_t Ho = p.out_size[1], Wo = p.out_size[2];
+  const std::int64_t KD = p.kernel[0], KH = p.kernel[1], KW = p.kernel[2];
+  const std::int64_t sw = p.stride[2];
+  const std::int64_t in_plane = p.in_size[0] * Hi * Wi;
+  for (std::int64_t pj = 0; pj < nc; pj += nr) {
+    const std::int64_t cols = lmin(nr, nc - pj);
+    const std::int64_t jstart = j0 + pj;
+    const std::int64_t od0 = jstart / (Ho * Wo);
+    const std::int64_t oh0 = (jstart / Wo) % Ho;
+    const std::int64_t ow0 = jstart % Wo;
+    float* panel = dst + pj * kc;
+    // (c, kd, kh, kw) of row k0, advanced like an odometer.
+    std::int64_t kw = k0 % KW, kh = (k0 / KW) % KH, kd = (k0 / (KW * KH)) % KD;
+    std::int64_t c = k0 / (KW * KH * KD);
+    for (std::int64_t k = 0; k < kc; ++k) {
+      float* d = panel + k * nr;
+      const float* xc = x + c * in_plane;
+      const std::int64_t off = kw * p.dilation[2] - p.pad_before[2];  // iw = ow*sw + off
+      // Output columns whose input column lies in [0, Wi): ow in [first, last).
+      const std::int64_t first = off >= 0 ? 0 : (-off + sw - 1) / sw;
+      const std::int64_t last = Wi - 1 - off < 0 ? 0 : (Wi - 1 - off) / sw + 1;
+      std::int64_t od = od0, oh = oh0, ow = ow0, filled = 0;
+      while (filled < cols) {
+        const std::int64_t seg = lmin(cols - filled, Wo - ow);
+        const std::int64_t id = od * p.stride[0] + kd * p.dilation[0] - p.pad_before[0];
+        const std::int64_t ih = oh * p.stride[1] + kh * p.dilation[1] - p.pad_before[1];
+        float* ds = d + filled - ow;  // ds[o] is output column o of this run
+        if (id < 0 || id >= p.in_size[0] || ih < 0 || ih >= Hi) {
+          zero_run(ds + ow, seg);
+        } else {
+          const float* xs = xc + (id * Hi + ih) * Wi + off;  // xs[o * sw] is column o's input
+          const std::int64_t lo = lmin(lmax(first, ow), ow + seg);
+          const std::int64_t hi = lmin(lmax(last, lo), ow + seg);
+          zero_run(ds + ow, lo - ow);
+          if (sw == 1) {
+            copy_run(ds + lo, xs + lo, hi - lo);
+          } else if (sw == 2) {
+            gather2_run(ds + lo, xs + 2 * lo, hi - lo);
+          } else {
+            for (std::int64_t o = lo; o < hi; ++o) ds[o] = xs[o * sw];
+          }
+          zero_run(ds + hi, ow + seg - hi);
+        }
+        filled += seg;
+        ow = 0;
+        if (++oh == Ho) {
+          oh = 0;
+          ++od;
+        }
+      }
+      zero_run(d + cols, nr - cols);
+      if (++kw == KW) {
+        kw = 0;
+        if (++kh == KH) {
+          kh = 0;
+          if (++kd == KD) {
+            kd = 0;
+            ++c;
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace minimod::kernels

@@ -1,0 +1,86 @@
+// The GEMM dispatch table: one struct of function pointers and tile sizes per ISA path.
+//
+// Each per-ISA file (ukernel_generic.cpp, ukernel_avx2.cpp, ukernel_avx512.cpp) fills one table;
+// gemm_config.cpp fills the tables the CPU supports, once, and gemm_kernels() returns the one for
+// active_isa() at every call (one atomic load), so `_core._set_active_isa` takes effect on the
+// next GEMM. Nothing compiled with AVX flags runs before the CPU was found to support it.
+//
+// Microkernel naming follows XNNPACK's grammar: f32_gemm_ukernel_<MR>x<NR>__<isa>.
+#pragma once
+
+#include <cstdint>
+
+#include "runtime/cpu_features.h"
+
+namespace minimod::kernels {
+
+// The part of the epilogue one microkernel call applies to its tile.
+struct UkernelTile {
+  bool accumulate;        // C += A*B (a later K block); otherwise C = A*B
+  bool finish;            // the last K block: add the bias, then ReLU
+  bool relu;
+  const float* bias_row;  // bias of this tile's first row (per-row bias), or nullptr
+  const float* bias_col;  // bias of this tile's first column (per-column bias), or nullptr
+};
+
+// C[0:rows, 0:nc] (op)= A_panel * B_panel over kc. `a` is a packed A panel (kc steps of MR
+// floats), `b` a packed B panel (kc steps of NR floats, 64-byte aligned); rows and the number
+// of column vectors are template parameters of each instantiation; nc (<= NR) masks the store.
+using GemmUkernelFn = void (*)(std::int64_t kc, const float* a, const float* b, float* c,
+                               std::int64_t ldc, int nc, const UkernelTile& tile);
+
+// The small-M paths (m <= kSmallM), unpacked:
+//   small_nt: C (m x n) = A (m x k, row stride lda, unit column stride) * W^T, W (n x k) with
+//             row stride ldb (Linear's weight as stored).
+//   small_nn: C (m x n) = A (m x k, row stride lda) * B (k x n, row stride ldb, unit columns).
+// bias_row / bias_col are already offset to this call's rows / columns (or nullptr).
+using GemmSmallFn = void (*)(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
+                             std::int64_t lda, const float* b, std::int64_t ldb, float* c,
+                             std::int64_t ldc, const float* bias_row, const float* bias_col,
+                             bool relu);
+
+// Packs B = W^T for W row-major with row stride ldw (see BPacker::pack for the panel layout).
+using GemmPackBtFn = void (*)(const float* w, std::int64_t ldw, std::int64_t k0, std::int64_t kc,
+                              std::int64_t j0, std::int64_t nc, int nr, float* dst);
+
+// Packs rows [i0, i0 + mc) and columns [k0, k0 + kc) of A (strides rs, cs) into MR-row panels
+// (pack.h has the layout).
+using GemmPackAFn = void (*)(const float* a, std::int64_t rs, std::int64_t cs, std::int64_t i0,
+                             std::int64_t mc, std::int64_t k0, std::int64_t kc, int mr,
+                             float* dst);
+
+void pack_a_generic(const float* a, std::int64_t rs, std::int64_t cs, std::int64_t i0,
+                    std::int64_t mc, std::int64_t k0, std::int64_t kc, int mr, float* dst);
+
+void pack_bt_generic(const float* w, std::int64_t ldw, std::int64_t k0, std::int64_t kc,
+                     std::int64_t j0, std::int64_t nc, int nr, float* dst);
+
+inline constexpr int kMaxMr = 16;
+inline constexpr int kMaxNrSteps = 4;
+
+struct GemmKernels {
+  const char* name = "";
+  int mr = 0;        // rows of the register tile (the A panel height)
+  int nr = 0;        // columns of the register tile (the B panel width)
+  int nr_step = 0;   // column granularity of the narrower variants (one SIMD vector)
+  std::int64_t mc = 0, kc = 0, nc = 0;  // cache blocks: A block mc x kc (L2), B block kc x nc
+  // ukernel[rows - 1][ceil(cols / nr_step) - 1]: a tile of `rows` <= mr rows and at most
+  // that many vectors of columns, so ragged edges cost what they compute, not a full tile.
+  GemmUkernelFn ukernel[kMaxMr][kMaxNrSteps] = {};
+  GemmSmallFn small_nt = nullptr;
+  GemmSmallFn small_nn = nullptr;
+  GemmPackBtFn pack_bt = nullptr;
+  GemmPackAFn pack_a = nullptr;
+};
+
+// The table for active_isa().
+const GemmKernels& gemm_kernels();
+// The table for a given path (must be <= detected_isa()).
+const GemmKernels& gemm_kernels(Isa isa);
+
+// Filled by the per-ISA files.
+void fill_gemm_kernels_generic(GemmKernels* t);
+void fill_gemm_kernels_avx2(GemmKernels* t);
+void fill_gemm_kernels_avx512(GemmKernels* t);
+
+}  // namespace minimod::kernels

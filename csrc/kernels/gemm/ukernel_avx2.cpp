@@ -1,0 +1,324 @@
+// AVX2 + FMA GEMM kernels (compiled with -mavx2 -mfma; only called when the CPU has them).
+//
+// Register tile 6x16. AVX2 has 16 ymm registers of 8 floats:
+//   accumulators 6 rows x 2 vectors = 12 ymm
+//   B row of the panel (16 floats)  =  2 ymm
+//   A value broadcast               =  1 ymm
+//   total                           = 15/16
+// Per k step: 2 loads + 6 broadcasts feed 12 FMAs (6 cycles on two FMA ports), and 12
+// independent chains cover the FMA latency (4-5 cycles x 2 ports). The classic Haswell tile.
+// Ragged edges: every rows in 1..6 and 1 or 2 column vectors is its own instantiation; partial
+// column vectors use maskload/maskstore, so edge tiles never read or write past C's row.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/gemm/gemm_config.h"
+
+namespace minimod::kernels {
+
+namespace {
+
+#include "kernels/gemm/pack_bt_avx.h"
+
+constexpr int kMr = 6;
+constexpr int kNr = 16;
+constexpr int kLanes = 8;
+
+alignas(64) const std::int32_t kMaskTable[16] = {-1, -1, -1, -1, -1, -1, -1, -1,
+                                                 0,  0,  0,  0,  0,  0,  0,  0};
+
+inline __m256i lane_mask(int n) {  // first n lanes (n clamped to 0..8)
+  n = n < 0 ? 0 : (n > kLanes ? kLanes : n);
+  return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(kMaskTable + kLanes - n));
+}
+
+template <int R, int V>
+void f32_gemm_ukernel_6x16__avx2(std::int64_t kc, const float* __restrict a,
+                                 const float* __restrict b, float* __restrict c,
+                                 std::int64_t ldc, int nc, const UkernelTile& t) {
+  static_assert(R >= 1 && R <= kMr && V >= 1 && V <= 2, "tile out of range");
+  // The C tile is read (later K blocks) and written only after the k loop: start fetching it
+  // now so its lines arrive while the FMAs run.
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + V * kLanes - 1), _MM_HINT_T0);
+  }
+  __m256 acc[R][V];
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm256_setzero_ps();
+  }
+  for (std::int64_t k = 0; k < kc; ++k) {
+    __m256 bv[V];
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) bv[v] = _mm256_load_ps(b + v * kLanes);
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+      const __m256 av = _mm256_broadcast_ss(a + r);
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
+    }
+    a += kMr;
+    b += kNr;
+  }
+
+  const bool full = nc >= V * kLanes;
+  __m256i mask[V];
+  __m256 bias_col[V];
+#pragma GCC unroll 2
+  for (int v = 0; v < V; ++v) {
+    mask[v] = lane_mask(nc - v * kLanes);
+    bias_col[v] = (t.finish && t.bias_col != nullptr)
+                      ? _mm256_maskload_ps(t.bias_col + v * kLanes, mask[v])
+                      : _mm256_setzero_ps();
+  }
+  const __m256 zero = _mm256_setzero_ps();
+#pragma GCC unroll 6
+  for (int r = 0; r < R; ++r) {
+    float* crow = c + r * ldc;
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) {
+      __m256 x = acc[r][v];
+      if (t.accumulate) {
+        x = _mm256_add_ps(x, full ? _mm256_loadu_ps(crow + v * kLanes)
+                                  : _mm256_maskload_ps(crow + v * kLanes, mask[v]));
+      }
+      if (t.finish) {
+        if (t.bias_row != nullptr) x = _mm256_add_ps(x, _mm256_set1_ps(t.bias_row[r]));
+        x = _mm256_add_ps(x, bias_col[v]);
+        if (t.relu) x = _mm256_max_ps(x, zero);
+      }
+      if (full) {
+        _mm256_storeu_ps(crow + v * kLanes, x);
+      } else {
+        _mm256_maskstore_ps(crow + v * kLanes, mask[v], x);
+      }
+    }
+  }
+}
+
+inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+inline float finish_scalar(float v, const float* bias_row, const float* bias_col, std::int64_t i,
+                           std::int64_t j, bool relu) {
+  if (bias_row != nullptr) v += bias_row[i];
+  if (bias_col != nullptr) v += bias_col[j];
+  return relu && v < 0.0f ? 0.0f : v;
+}
+
+// Small M, C = A * W^T: M rows of A against NW rows of W at a time, 8-lane dot products reduced
+// at the end; M*NW <= 8 accumulators leaves registers for the loads.
+template <int M, int NW>
+void small_nt_block(std::int64_t k, const float* a, std::int64_t lda, const float* w,
+                    std::int64_t ldw, float* c, std::int64_t ldc, const float* bias_row,
+                    const float* bias_col, bool relu) {
+  __m256 acc[M][NW];
+#pragma GCC unroll 8
+  for (int i = 0; i < M; ++i) {
+#pragma GCC unroll 4
+    for (int q = 0; q < NW; ++q) acc[i][q] = _mm256_setzero_ps();
+  }
+  std::int64_t p = 0;
+  for (; p + kLanes <= k; p += kLanes) {
+    __m256 wv[NW];
+#pragma GCC unroll 4
+    for (int q = 0; q < NW; ++q) wv[q] = _mm256_loadu_ps(w + q * ldw + p);
+#pragma GCC unroll 8
+    for (int i = 0; i < M; ++i) {
+      const __m256 av = _mm256_loadu_ps(a + i * lda + p);
+#pragma GCC unroll 4
+      for (int q = 0; q < NW; ++q) acc[i][q] = _mm256_fmadd_ps(av, wv[q], acc[i][q]);
+    }
+  }
+  if (p < k) {
+    const __m256i mk = lane_mask(static_cast<int>(k - p));
+    __m256 wv[NW];
+#pragma GCC unroll 4
+    for (int q = 0; q < NW; ++q) wv[q] = _mm256_maskload_ps(w + q * ldw + p, mk);
+#pragma GCC unroll 8
+    for (int i = 0; i < M; ++i) {
+      const __m256 av = _mm256_maskload_ps(a + i * lda + p, mk);
+#pragma GCC unroll 4
+      for (int q = 0; q < NW; ++q) acc[i][q] = _mm256_fmadd_ps(av, wv[q], acc[i][q]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < M; ++i) {
+#pragma GCC unroll 4
+    for (int q = 0; q < NW; ++q) {
+      c[i * ldc + q] = finish_scalar(hsum(acc[i][q]), bias_row, bias_col, i, q, relu);
+    }
+  }
+}
+
+template <int M>
+void small_nt(std::int64_t n, std::int64_t k, const float* a, std::int64_t lda, const float* w,
+              std::int64_t ldw, float* c, std::int64_t ldc, const float* bias_row,
+              const float* bias_col, bool relu) {
+  constexpr int NW = M <= 2 ? 4 : (M <= 4 ? 2 : 1);
+  std::int64_t j = 0;
+  for (; j + NW <= n; j += NW) {
+    small_nt_block<M, NW>(k, a, lda, w + j * ldw, ldw, c + j, ldc, bias_row,
+                          bias_col ? bias_col + j : nullptr, relu);
+  }
+  for (; j < n; ++j) {
+    small_nt_block<M, 1>(k, a, lda, w + j * ldw, ldw, c + j, ldc, bias_row,
+                         bias_col ? bias_col + j : nullptr, relu);
+  }
+}
+
+void f32_gemm_small_nt__avx2(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
+                             std::int64_t lda, const float* w, std::int64_t ldw, float* c,
+                             std::int64_t ldc, const float* bias_row, const float* bias_col,
+                             bool relu) {
+  switch (m) {
+    case 1: return small_nt<1>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
+    case 2: return small_nt<2>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
+    case 3: return small_nt<3>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
+    case 4: return small_nt<4>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
+    case 5: return small_nt<5>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
+    case 6: return small_nt<6>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
+    case 7: return small_nt<7>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
+    default: return small_nt<8>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
+  }
+}
+
+// Small M, C = A * B with B row-major: V vectors of columns per pass; M*V <= 8 accumulators.
+template <int M>
+void small_nn(std::int64_t n, std::int64_t k, const float* a, std::int64_t lda, const float* b,
+              std::int64_t ldb, float* c, std::int64_t ldc, const float* bias_row,
+              const float* bias_col, bool relu) {
+  constexpr int V = M <= 4 ? 2 : 1;
+  const __m256 zero = _mm256_setzero_ps();
+  for (std::int64_t j = 0; j < n; j += V * kLanes) {
+    __m256i mask[V];
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) mask[v] = lane_mask(static_cast<int>(n - j - v * kLanes));
+    __m256 acc[M][V];
+#pragma GCC unroll 8
+    for (int i = 0; i < M; ++i) {
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) acc[i][v] = zero;
+    }
+    const float* bp = b + j;
+    for (std::int64_t p = 0; p < k; ++p, bp += ldb) {
+      __m256 bv[V];
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) bv[v] = _mm256_maskload_ps(bp + v * kLanes, mask[v]);
+#pragma GCC unroll 8
+      for (int i = 0; i < M; ++i) {
+        const __m256 av = _mm256_broadcast_ss(a + i * lda + p);
+#pragma GCC unroll 2
+        for (int v = 0; v < V; ++v) acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
+      }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < M; ++i) {
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) {
+        __m256 x = acc[i][v];
+        if (bias_row != nullptr) x = _mm256_add_ps(x, _mm256_set1_ps(bias_row[i]));
+        if (bias_col != nullptr) {
+          x = _mm256_add_ps(x, _mm256_maskload_ps(bias_col + j + v * kLanes, mask[v]));
+        }
+        if (relu) x = _mm256_max_ps(x, zero);
+        _mm256_maskstore_ps(c + i * ldc + j + v * kLanes, mask[v], x);
+      }
+    }
+  }
+}
+
+void f32_gemm_small_nn__avx2(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
+                             std::int64_t lda, const float* b, std::int64_t ldb, float* c,
+                             std::int64_t ldc, const float* bias_row, const float* bias_col,
+                             bool relu) {
+  switch (m) {
+    case 1: return small_nn<1>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
+    case 2: return small_nn<2>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
+    case 3: return small_nn<3>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
+    case 4: return small_nn<4>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
+    case 5: return small_nn<5>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
+    case 6: return small_nn<6>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
+    case 7: return small_nn<7>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
+    default: return small_nn<8>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
+  }
+}
+
+// Packs A into 6-row panels: for full panels of a row-major A, eight k columns at a time with an
+// 8x8 register transpose of the six rows (two lanes of padding), each k step one 6-lane masked
+// store instead of six scalar ones.
+void pack_a_avx2(const float* a, std::int64_t rs, std::int64_t cs, std::int64_t i0,
+                 std::int64_t mc, std::int64_t k0, std::int64_t kc, int mr, float* dst) {
+  if (cs != 1 || mr != kMr) {
+    pack_a_generic(a, rs, cs, i0, mc, k0, kc, mr, dst);
+    return;
+  }
+  const __m256i six = lane_mask(kMr);
+  std::int64_t p = 0;
+  for (; p + kMr <= mc; p += kMr) {
+    const float* src = a + (i0 + p) * rs + k0;
+    float* d = dst + p * kc;
+    std::int64_t k = 0;
+    for (; k + 8 <= kc; k += 8) {
+      const float* s = src + k;
+      __m256 r0 = _mm256_loadu_ps(s + 0 * rs), r1 = _mm256_loadu_ps(s + 1 * rs);
+      __m256 r2 = _mm256_loadu_ps(s + 2 * rs), r3 = _mm256_loadu_ps(s + 3 * rs);
+      __m256 r4 = _mm256_loadu_ps(s + 4 * rs), r5 = _mm256_loadu_ps(s + 5 * rs);
+      __m256 r6 = r5, r7 = r5;
+      transpose8x8(r0, r1, r2, r3, r4, r5, r6, r7);
+      float* o = d + k * kMr;
+      _mm256_maskstore_ps(o + 0 * kMr, six, r0);
+      _mm256_maskstore_ps(o + 1 * kMr, six, r1);
+      _mm256_maskstore_ps(o + 2 * kMr, six, r2);
+      _mm256_maskstore_ps(o + 3 * kMr, six, r3);
+      _mm256_maskstore_ps(o + 4 * kMr, six, r4);
+      _mm256_maskstore_ps(o + 5 * kMr, six, r5);
+      _mm256_maskstore_ps(o + 6 * kMr, six, r6);
+      _mm256_maskstore_ps(o + 7 * kMr, six, r7);
+    }
+    for (; k < kc; ++k) {
+      for (int r = 0; r < kMr; ++r) d[k * kMr + r] = src[r * rs + k];
+    }
+  }
+  if (p < mc) pack_a_generic(a, rs, cs, i0 + p, mc - p, k0, kc, mr, dst + p * kc);
+}
+
+template <int R>
+void set_row(GemmKernels* t) {
+  t->ukernel[R - 1][0] = f32_gemm_ukernel_6x16__avx2<R, 1>;
+  t->ukernel[R - 1][1] = f32_gemm_ukernel_6x16__avx2<R, 2>;
+}
+
+}  // namespace
+
+void fill_gemm_kernels_avx2(GemmKernels* t) {
+  t->name = "avx2";
+  t->mr = kMr;
+  t->nr = kNr;
+  t->nr_step = kLanes;
+  // B micro-panel kc x 16 floats = 16 KiB at kc = 256 (L1 resident across the A panels);
+  // A block 144 x 256 floats = 144 KiB (L2); B block 256 x 2048 floats = 2 MiB (L2/L3).
+  t->mc = 24 * kMr;
+  t->kc = 256;
+  t->nc = 2048;
+  set_row<1>(t);
+  set_row<2>(t);
+  set_row<3>(t);
+  set_row<4>(t);
+  set_row<5>(t);
+  set_row<6>(t);
+  t->small_nt = f32_gemm_small_nt__avx2;
+  t->small_nn = f32_gemm_small_nn__avx2;
+  t->pack_bt = pack_bt_avx;
+  t->pack_a = pack_a_avx2;
+}
+
+}  // namespace minimod::kernels

@@ -1,0 +1,320 @@
+// AVX-512 GEMM kernels (compiled with -mavx512f...; only called when the CPU has AVX-512).
+//
+// Register tile 14x32. AVX-512 has 32 zmm registers of 16 floats:
+//   accumulators 14 rows x 2 vectors = 28 zmm
+//   B row of the panel (32 floats)   =  2 zmm
+//   A value broadcast                =  1 zmm (or folded into the FMA as an {1to16} memory operand)
+//   total                            = 31/32
+// Per k step: 2 vector loads + 14 broadcasts feed 28 FMAs, i.e. 14 cycles on the two FMA ports
+// against ~16 loads (2-3 load ports): FMA-bound, which is the goal. 28 independent accumulator
+// chains also cover the FMA latency (4 cycles x 2 ports = 8 chains needed).
+// Ragged edges: every rows in 1..14 and 1 or 2 column vectors is its own instantiation, and the
+// store is masked, so an edge tile costs only the FMAs it needs.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/gemm/gemm_config.h"
+
+namespace minimod::kernels {
+
+namespace {
+
+#include "kernels/gemm/pack_bt_avx.h"
+
+constexpr int kMr = 14;
+constexpr int kNr = 32;
+constexpr int kLanes = 16;
+
+inline __mmask16 lane_mask(int n) {  // first n lanes (n clamped to 0..16)
+  if (n >= kLanes) return static_cast<__mmask16>(0xFFFF);
+  if (n <= 0) return 0;
+  return static_cast<__mmask16>((1u << n) - 1u);
+}
+
+template <int R, int V>
+void f32_gemm_ukernel_14x32__avx512(std::int64_t kc, const float* __restrict a,
+                                    const float* __restrict b, float* __restrict c,
+                                    std::int64_t ldc, int nc, const UkernelTile& t) {
+  static_assert(R >= 1 && R <= kMr && V >= 1 && V <= 2, "tile out of range");
+  // The C tile is read (later K blocks) and written only after the k loop: start fetching it
+  // now so its lines (R rows, ldc apart) arrive while the FMAs run.
+#pragma GCC unroll 14
+  for (int r = 0; r < R; ++r) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + r * ldc + V * kLanes - 1), _MM_HINT_T0);
+  }
+  __m512 acc[R][V];
+#pragma GCC unroll 14
+  for (int r = 0; r < R; ++r) {
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+  }
+  for (std::int64_t k = 0; k < kc; ++k) {
+    __m512 bv[V];
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) bv[v] = _mm512_load_ps(b + v * kLanes);
+#pragma GCC unroll 14
+    for (int r = 0; r < R; ++r) {
+      const __m512 av = _mm512_set1_ps(a[r]);
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+    }
+    a += kMr;
+    b += kNr;
+  }
+
+  __mmask16 mask[V];
+  __m512 bias_col[V];
+#pragma GCC unroll 2
+  for (int v = 0; v < V; ++v) {
+    mask[v] = lane_mask(nc - v * kLanes);
+    bias_col[v] = (t.finish && t.bias_col != nullptr)
+                      ? _mm512_maskz_loadu_ps(mask[v], t.bias_col + v * kLanes)
+                      : _mm512_setzero_ps();
+  }
+  const __m512 zero = _mm512_setzero_ps();
+#pragma GCC unroll 14
+  for (int r = 0; r < R; ++r) {
+    float* crow = c + r * ldc;
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) {
+      __m512 x = acc[r][v];
+      if (t.accumulate) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask[v], crow + v * kLanes));
+      if (t.finish) {
+        if (t.bias_row != nullptr) x = _mm512_add_ps(x, _mm512_set1_ps(t.bias_row[r]));
+        x = _mm512_add_ps(x, bias_col[v]);
+        if (t.relu) x = _mm512_max_ps(x, zero);
+      }
+      _mm512_mask_storeu_ps(crow + v * kLanes, mask[v], x);
+    }
+  }
+}
+
+inline float finish_scalar(float v, const float* bias_row, const float* bias_col, std::int64_t i,
+                           std::int64_t j, bool relu) {
+  if (bias_row != nullptr) v += bias_row[i];
+  if (bias_col != nullptr) v += bias_col[j];
+  return relu && v < 0.0f ? 0.0f : v;
+}
+
+// Small M, C = A * W^T: M rows of A against NW rows of W at a time, each output a 16-lane dot
+// product reduced at the end. Every W element is loaded once per M rows (M <= 8 here), which
+// is all a memory-bound matrix-vector product can do. M*NW <= 16 accumulators.
+template <int M, int NW>
+void small_nt_block(std::int64_t k, const float* a, std::int64_t lda, const float* w,
+                    std::int64_t ldw, float* c, std::int64_t ldc, const float* bias_row,
+                    const float* bias_col, bool relu) {
+  __m512 acc[M][NW];
+#pragma GCC unroll 8
+  for (int i = 0; i < M; ++i) {
+#pragma GCC unroll 4
+    for (int q = 0; q < NW; ++q) acc[i][q] = _mm512_setzero_ps();
+  }
+  std::int64_t p = 0;
+  for (; p + kLanes <= k; p += kLanes) {
+    __m512 wv[NW];
+#pragma GCC unroll 4
+    for (int q = 0; q < NW; ++q) wv[q] = _mm512_loadu_ps(w + q * ldw + p);
+#pragma GCC unroll 8
+    for (int i = 0; i < M; ++i) {
+      const __m512 av = _mm512_loadu_ps(a + i * lda + p);
+#pragma GCC unroll 4
+      for (int q = 0; q < NW; ++q) acc[i][q] = _mm512_fmadd_ps(av, wv[q], acc[i][q]);
+    }
+  }
+  if (p < k) {
+    const __mmask16 mk = lane_mask(static_cast<int>(k - p));
+    __m512 wv[NW];
+#pragma GCC unroll 4
+    for (int q = 0; q < NW; ++q) wv[q] = _mm512_maskz_loadu_ps(mk, w + q * ldw + p);
+#pragma GCC unroll 8
+    for (int i = 0; i < M; ++i) {
+      const __m512 av = _mm512_maskz_loadu_ps(mk, a + i * lda + p);
+#pragma GCC unroll 4
+      for (int q = 0; q < NW; ++q) acc[i][q] = _mm512_fmadd_ps(av, wv[q], acc[i][q]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int i = 0; i < M; ++i) {
+#pragma GCC unroll 4
+    for (int q = 0; q < NW; ++q) {
+      c[i * ldc + q] = finish_scalar(_mm512_reduce_add_ps(acc[i][q]), bias_row, bias_col, i, q, relu);
+    }
+  }
+}
+
+template <int M>
+void small_nt(std::int64_t n, std::int64_t k, const float* a, std::int64_t lda, const float* w,
+              std::int64_t ldw, float* c, std::int64_t ldc, const float* bias_row,
+              const float* bias_col, bool relu) {
+  constexpr int NW = M <= 4 ? 4 : 2;
+  std::int64_t j = 0;
+  for (; j + NW <= n; j += NW) {
+    small_nt_block<M, NW>(k, a, lda, w + j * ldw, ldw, c + j, ldc, bias_row,
+                          bias_col ? bias_col + j : nullptr, relu);
+  }
+  for (; j < n; ++j) {
+    small_nt_block<M, 1>(k, a, lda, w + j * ldw, ldw, c + j, ldc, bias_row,
+                         bias_col ? bias_col + j : nullptr, relu);
+  }
+}
+
+void f32_gemm_small_nt__avx512(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
+                               std::int64_t lda, const float* w, std::int64_t ldw, float* c,
+                               std::int64_t ldc, const float* bias_row, const float* bias_col,
+                               bool relu) {
+  switch (m) {
+    case 1: return small_nt<1>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
+    case 2: return small_nt<2>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
+    case 3: return small_nt<3>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
+    case 4: return small_nt<4>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
+    case 5: return small_nt<5>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
+    case 6: return small_nt<6>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
+    case 7: return small_nt<7>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
+    default: return small_nt<8>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
+  }
+}
+
+// Small M, C = A * B with B row-major: 32 columns (2 vectors) of C per pass, each a sum of k
+// scaled B rows. M*2 <= 16 accumulators.
+template <int M>
+void small_nn(std::int64_t n, std::int64_t k, const float* a, std::int64_t lda, const float* b,
+              std::int64_t ldb, float* c, std::int64_t ldc, const float* bias_row,
+              const float* bias_col, bool relu) {
+  constexpr int V = 2;
+  const __m512 zero = _mm512_setzero_ps();
+  for (std::int64_t j = 0; j < n; j += V * kLanes) {
+    __mmask16 mask[V];
+#pragma GCC unroll 2
+    for (int v = 0; v < V; ++v) mask[v] = lane_mask(static_cast<int>(n - j - v * kLanes));
+    __m512 acc[M][V];
+#pragma GCC unroll 8
+    for (int i = 0; i < M; ++i) {
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) acc[i][v] = zero;
+    }
+    const float* bp = b + j;
+    for (std::int64_t p = 0; p < k; ++p, bp += ldb) {
+      __m512 bv[V];
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) bv[v] = _mm512_maskz_loadu_ps(mask[v], bp + v * kLanes);
+#pragma GCC unroll 8
+      for (int i = 0; i < M; ++i) {
+        const __m512 av = _mm512_set1_ps(a[i * lda + p]);
+#pragma GCC unroll 2
+        for (int v = 0; v < V; ++v) acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
+      }
+    }
+#pragma GCC unroll 8
+    for (int i = 0; i < M; ++i) {
+#pragma GCC unroll 2
+      for (int v = 0; v < V; ++v) {
+        __m512 x = acc[i][v];
+        if (bias_row != nullptr) x = _mm512_add_ps(x, _mm512_set1_ps(bias_row[i]));
+        if (bias_col != nullptr) {
+          x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask[v], bias_col + j + v * kLanes));
+        }
+        if (relu) x = _mm512_max_ps(x, zero);
+        _mm512_mask_storeu_ps(c + i * ldc + j + v * kLanes, mask[v], x);
+      }
+    }
+  }
+}
+
+void f32_gemm_small_nn__avx512(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
+                               std::int64_t lda, const float* b, std::int64_t ldb, float* c,
+                               std::int64_t ldc, const float* bias_row, const float* bias_col,
+                               bool relu) {
+  switch (m) {
+    case 1: return small_nn<1>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
+    case 2: return small_nn<2>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
+    case 3: return small_nn<3>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
+    case 4: return small_nn<4>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
+    case 5: return small_nn<5>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
+    case 6: return small_nn<6>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
+    case 7: return small_nn<7>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
+    default: return small_nn<8>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
+  }
+}
+
+// Packs A into 14-row panels: for full panels of a row-major A, eight k columns at a time with
+// two overlapping 8x8 register transposes (rows 0-7 and rows 6-13; rows 6 and 7 are written twice
+// with the same values), so each k step is two 8-float stores instead of fourteen scalar ones.
+void pack_a_avx512(const float* a, std::int64_t rs, std::int64_t cs, std::int64_t i0,
+                   std::int64_t mc, std::int64_t k0, std::int64_t kc, int mr, float* dst) {
+  if (cs != 1 || mr != kMr) {
+    pack_a_generic(a, rs, cs, i0, mc, k0, kc, mr, dst);
+    return;
+  }
+  std::int64_t p = 0;
+  for (; p + kMr <= mc; p += kMr) {
+    const float* src = a + (i0 + p) * rs + k0;
+    float* d = dst + p * kc;
+    std::int64_t k = 0;
+    for (; k + 8 <= kc; k += 8) {
+      for (int half = 0; half < 2; ++half) {
+        const float* s = src + (half ? 6 : 0) * rs + k;
+        __m256 r0 = _mm256_loadu_ps(s + 0 * rs), r1 = _mm256_loadu_ps(s + 1 * rs);
+        __m256 r2 = _mm256_loadu_ps(s + 2 * rs), r3 = _mm256_loadu_ps(s + 3 * rs);
+        __m256 r4 = _mm256_loadu_ps(s + 4 * rs), r5 = _mm256_loadu_ps(s + 5 * rs);
+        __m256 r6 = _mm256_loadu_ps(s + 6 * rs), r7 = _mm256_loadu_ps(s + 7 * rs);
+        transpose8x8(r0, r1, r2, r3, r4, r5, r6, r7);
+        float* o = d + k * kMr + (half ? 6 : 0);
+        _mm256_storeu_ps(o + 0 * kMr, r0);
+        _mm256_storeu_ps(o + 1 * kMr, r1);
+        _mm256_storeu_ps(o + 2 * kMr, r2);
+        _mm256_storeu_ps(o + 3 * kMr, r3);
+        _mm256_storeu_ps(o + 4 * kMr, r4);
+        _mm256_storeu_ps(o + 5 * kMr, r5);
+        _mm256_storeu_ps(o + 6 * kMr, r6);
+        _mm256_storeu_ps(o + 7 * kMr, r7);
+      }
+    }
+    for (; k < kc; ++k) {
+      for (int r = 0; r < kMr; ++r) d[k * kMr + r] = src[r * rs + k];
+    }
+  }
+  if (p < mc) pack_a_generic(a, rs, cs, i0 + p, mc - p, k0, kc, mr, dst + p * kc);
+}
+
+template <int R>
+void set_row(GemmKernels* t) {
+  t->ukernel[R - 1][0] = f32_gemm_ukernel_14x32__avx512<R, 1>;
+  t->ukernel[R - 1][1] = f32_gemm_ukernel_14x32__avx512<R, 2>;
+}
+
+}  // namespace
+
+void fill_gemm_kernels_avx512(GemmKernels* t) {
+  t->name = "avx512";
+  t->mr = kMr;
+  t->nr = kNr;
+  t->nr_step = kLanes;
+  // B micro-panel kc x 32 floats = 32 KiB at kc = 256: it stays in L1 (48 KiB) while the
+  // microkernel walks the A panels of the block; A block mc x kc = 224 x 256 floats = 224 KiB
+  // sits in L2 (2 MiB per core here); B block kc x nc = 256 x 2048 floats = 2 MiB in L2/L3.
+  t->mc = 16 * kMr;
+  t->kc = 256;
+  t->nc = 2048;
+  set_row<1>(t);
+  set_row<2>(t);
+  set_row<3>(t);
+  set_row<4>(t);
+  set_row<5>(t);
+  set_row<6>(t);
+  set_row<7>(t);
+  set_row<8>(t);
+  set_row<9>(t);
+  set_row<10>(t);
+  set_row<11>(t);
+  set_row<12>(t);
+  set_row<13>(t);
+  set_row<14>(t);
+  t->small_nt = f32_gemm_small_nt__avx512;
+  t->small_nn = f32_gemm_small_nn__avx512;
+  t->pack_bt = pack_bt_avx;
+  t->pack_a = pack_a_avx512;
+}
+
+}  // namespace minimod::kernels
