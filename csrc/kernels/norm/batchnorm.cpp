@@ -86,9 +86,14 @@ void batchnorm_coefficients(const double* mean, const double* var, const float* 
                             float* scale, float* shift) {
   for (std::int64_t ch = 0; ch < c; ++ch) {
     const double w = weight != nullptr ? weight[ch] : 1.0;
-    center[ch] = static_cast<float>(mean[ch]);
-    scale[ch] = static_cast<float>(w / std::sqrt(var[ch] + eps));
-    shift[ch] = bias != nullptr ? bias[ch] : 0.0f;
+    const double k = w / std::sqrt(var[ch] + eps);
+    // The mean rounded to float loses up to half an ulp of |mean|, which is large next to a small
+    // spread; that remainder goes into the shift, computed in double: y = (x - c) k + (b - r k).
+    const float c_f = static_cast<float>(mean[ch]);
+    const double rest = mean[ch] - static_cast<double>(c_f);
+    center[ch] = c_f;
+    scale[ch] = static_cast<float>(k);
+    shift[ch] = static_cast<float>((bias != nullptr ? bias[ch] : 0.0) - rest * k);
   }
 }
 

@@ -16,8 +16,9 @@ namespace minimod {
 void batchnorm_stats_f32(const float* x, std::int64_t n, std::int64_t c, std::int64_t s, double* mean,
                          double* var);
 
-// Per-channel coefficients for batchnorm_apply_f32: center = mean, scale = weight / sqrt(var +
-// eps), shift = bias, computed in double. weight / bias may be null (1 and 0).
+// Per-channel coefficients for batchnorm_apply_f32, computed in double: center = mean rounded to
+// float, scale = weight / sqrt(var + eps), shift = bias - (mean - center) * scale. weight / bias
+// may be null (1 and 0).
 void batchnorm_coefficients(const double* mean, const double* var, const float* weight,
                             const float* bias, double eps, std::int64_t c, float* center,
                             float* scale, float* shift);
