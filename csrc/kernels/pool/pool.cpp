@@ -43,6 +43,36 @@ std::int64_t pool_output_size(std::int64_t in, std::int64_t k, std::int64_t pad,
   return out;
 }
 
+namespace {
+
+// One output row of max pooling. The update is written without a branch (select, not if): on
+// real data "is this tap larger" is a coin flip, and mispredicted branches would cost more
+// than the compares. kIndices = false drops the index bookkeeping from the common call.
+template <bool kIndices>
+void max_pool_row(const float* xp, float* yr, std::int64_t* ir, std::int64_t y0, std::int64_t y1,
+                  std::int64_t iw, std::int64_t ow, const Pool2dWindow& w) {
+  for (std::int64_t ox = 0; ox < ow; ++ox) {
+    std::int64_t x0 = ox * w.sw - w.pw;
+    const std::int64_t x1 = std::min(x0 + (w.kw - 1) * w.dw + 1, iw);
+    while (x0 < 0) x0 += w.dw;
+    std::int64_t best_at = y0 * iw + x0;
+    float best = -std::numeric_limits<float>::infinity();
+    for (std::int64_t yy = y0; yy < y1; yy += w.dh) {
+      const float* row = xp + yy * iw;
+      for (std::int64_t xx = x0; xx < x1; xx += w.dw) {
+        const float v = row[xx];
+        const bool take = (v > best) | (v != v);  // a NaN always takes over, as in torch
+        best = take ? v : best;
+        if (kIndices) best_at = take ? yy * iw + xx : best_at;
+      }
+    }
+    yr[ox] = best;
+    if (kIndices) ir[ox] = best_at;
+  }
+}
+
+}  // namespace
+
 void max_pool2d_f32(const float* x, float* y, std::int64_t* indices, std::int64_t planes,
                     std::int64_t ih, std::int64_t iw, std::int64_t oh, std::int64_t ow,
                     const Pool2dWindow& w) {
@@ -50,29 +80,14 @@ void max_pool2d_f32(const float* x, float* y, std::int64_t* indices, std::int64_
   parallel_for(rows, row_grain(ow, w.kh * w.kw), [&](std::int64_t r0, std::int64_t r1) {
     for (std::int64_t r = r0; r < r1; ++r) {
       const std::int64_t plane = r / oh, oy = r % oh;
-      const float* xp = x + plane * ih * iw;
-      float* yr = y + r * ow;
-      std::int64_t* ir = indices != nullptr ? indices + r * ow : nullptr;
       std::int64_t y0 = oy * w.sh - w.ph;
       const std::int64_t y1 = std::min(y0 + (w.kh - 1) * w.dh + 1, ih);
       while (y0 < 0) y0 += w.dh;
-      for (std::int64_t ox = 0; ox < ow; ++ox) {
-        std::int64_t x0 = ox * w.sw - w.pw;
-        const std::int64_t x1 = std::min(x0 + (w.kw - 1) * w.dw + 1, iw);
-        while (x0 < 0) x0 += w.dw;
-        std::int64_t best_at = y0 * iw + x0;
-        float best = -std::numeric_limits<float>::infinity();
-        for (std::int64_t yy = y0; yy < y1; yy += w.dh) {
-          for (std::int64_t xx = x0; xx < x1; xx += w.dw) {
-            const float v = xp[yy * iw + xx];
-            if (v > best || std::isnan(v)) {
-              best = v;
-              best_at = yy * iw + xx;
-            }
-          }
-        }
-        yr[ox] = best;
-        if (ir != nullptr) ir[ox] = best_at;
+      const float* xp = x + plane * ih * iw;
+      if (indices != nullptr) {
+        max_pool_row<true>(xp, y + r * ow, indices + r * ow, y0, y1, iw, ow, w);
+      } else {
+        max_pool_row<false>(xp, y + r * ow, nullptr, y0, y1, iw, ow, w);
       }
     }
   });
