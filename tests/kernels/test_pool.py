@@ -493,3 +493,15 @@ def test_one_by_one_adaptive_follows_torch_mean_path(fname, args, kwargs):
     got = getattr(F, fname)(*args, **kwargs)
     assert got.shape == want.shape
     np.testing.assert_array_equal(got, want)
+
+
+def test_huge_kernels_are_checked_not_overflowed():
+    x = _x((1, 3, 3, 3), seed=6)
+    k = 2**31 - 1  # legal with padding k // 2: every window covers the whole (padded) input
+    out, idx = F.max_pool2d(x, k, 1, k // 2, return_indices=True)
+    want, want_idx = max_pool2d_ref(x, (5, 5), (1, 1), (2, 2), (1, 1), False)  # whole-plane windows too
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(idx, want_idx)
+    assert F.avg_pool2d(x, k, 1, k // 2).shape == (1, 3, 3, 3)
+    with pytest.raises(RuntimeError, match="^value cannot be converted to type int without overflow$"):
+        F.max_pool2d(x, 2**31, 1, 0)

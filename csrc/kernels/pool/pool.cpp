@@ -16,7 +16,15 @@ namespace {
 constexpr std::int64_t kRowGrainElems = 1 << 12;
 
 std::int64_t row_grain(std::int64_t ow, std::int64_t window) {
+  // Windows are clipped to the input, so cap the nominal size: a huge kernel (legal with enough
+  // padding) must not overflow the product.
+  window = std::min<std::int64_t>(std::max<std::int64_t>(window, 1), kRowGrainElems);
   return std::max<std::int64_t>(1, kRowGrainElems / std::max<std::int64_t>(1, ow * window));
+}
+
+// Taps per window, capped (the product of two huge kernel sides must not overflow).
+std::int64_t window_taps(const Pool2dWindow& w) {
+  return std::min(w.kh, kRowGrainElems) * std::min(w.kw, kRowGrainElems);
 }
 
 // Floor division for a possibly negative numerator and a positive denominator.
@@ -77,7 +85,7 @@ void max_pool2d_f32(const float* x, float* y, std::int64_t* indices, std::int64_
                     std::int64_t ih, std::int64_t iw, std::int64_t oh, std::int64_t ow,
                     const Pool2dWindow& w) {
   const std::int64_t rows = planes * oh;
-  parallel_for(rows, row_grain(ow, w.kh * w.kw), [&](std::int64_t r0, std::int64_t r1) {
+  parallel_for(rows, row_grain(ow, window_taps(w)), [&](std::int64_t r0, std::int64_t r1) {
     for (std::int64_t r = r0; r < r1; ++r) {
       const std::int64_t plane = r / oh, oy = r % oh;
       std::int64_t y0 = oy * w.sh - w.ph;
@@ -97,7 +105,7 @@ void avg_pool2d_f32(const float* x, float* y, std::int64_t planes, std::int64_t 
                     std::int64_t oh, std::int64_t ow, const Pool2dWindow& w, bool count_include_pad,
                     std::int64_t divisor) {
   const std::int64_t rows = planes * oh;
-  parallel_for(rows, row_grain(ow, w.kh * w.kw), [&](std::int64_t r0, std::int64_t r1) {
+  parallel_for(rows, row_grain(ow, window_taps(w)), [&](std::int64_t r0, std::int64_t r1) {
     for (std::int64_t r = r0; r < r1; ++r) {
       const std::int64_t plane = r / oh, oy = r % oh;
       const float* xp = x + plane * ih * iw;
