@@ -27,13 +27,6 @@ def _f32(value: Any, what: str) -> np.ndarray:
     return arr
 
 
-def _check_channels(name: str, value: Any, channels: int) -> None:
-    n = int(np.size(as_array(value)))
-    if n != channels:
-        msg = f"{name} should contain {channels} elements not {n}"
-        raise RuntimeError(msg)
-
-
 def _check_batch_norm(
     input: Any,
     running_mean: Any,
@@ -69,26 +62,26 @@ def _check_batch_norm(
     if training and (running_mean is None) != (running_var is None):
         msg = "running_mean and running_var must either both be None or neither be None"
         raise ValueError(msg)
-    for name, value in (("running_mean", running_mean), ("running_var", running_var)):
-        if value is not None:
-            _check_channels(name, value, channels)
-        elif not training:
-            msg = f"{name} must be defined in evaluation mode"
+    given = []  # (name, array) of the per-channel vectors passed, each converted once
+    for name, value in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
+        if value is None:
+            if not training and name.startswith("running"):
+                msg = f"{name} must be defined in evaluation mode"
+                raise RuntimeError(msg)
+            continue
+        arr = as_array(value)
+        if arr.size != channels:
+            msg = f"{name} should contain {channels} elements not {arr.size}"
             raise RuntimeError(msg)
-    for name, value in (("weight", weight), ("bias", bias)):
-        if value is not None:
-            _check_channels(name, value, channels)
+        given.append((name, arr))
     if x.ndim < 2:
         msg = f"Dimension out of range (expected to be in range of [{-max(x.ndim, 1)}, {max(x.ndim, 1) - 1}], but got 1)"
         raise IndexError(msg)
-    for name, value in (("running_mean", running_mean), ("running_var", running_var), ("weight", weight), ("bias", bias)):
-        if value is not None:
-            _f32(value, name)
-    if training and running_mean is not None:
-        for name, value in (("running_mean", running_mean), ("running_var", running_var)):
-            if not as_array(value).flags.writeable:
-                msg = f"batch_norm: {name} must be writeable: training updates it in place"
-                raise RuntimeError(msg)
+    for name, arr in given:
+        _f32(arr, name)
+        if training and name.startswith("running") and not arr.flags.writeable:
+            msg = f"batch_norm: {name} must be writeable: training updates it in place"
+            raise RuntimeError(msg)
     return x
 
 
