@@ -2,6 +2,9 @@
 // everything sits in an anonymous namespace). Included only by the per-ISA translation units.
 #pragma once
 
+// The scalar tails call the C library's expf/logf, not std::exp/std::log: those are inline
+// wrappers, and an inline function emitted in this AVX-compiled file could be the copy the
+// linker keeps for everyone (see vec_math.h).
 #include <math.h>
 #include <cstdint>
 #include <cstring>
