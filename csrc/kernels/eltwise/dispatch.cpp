@@ -24,11 +24,11 @@ const EltwiseKernels& kernels() {
   return eltwise_kernels_generic();
 }
 
-// Elementwise work is memory bound: a chunk must be large enough that a thread hand-off costs
-// less than the loads it saves (16K floats = 64 KiB in, 64 KiB out).
-constexpr std::int64_t kActivationGrain = 1 << 14;
-// Softmax does ~4 passes of work per element; aim for similar work per chunk.
-constexpr std::int64_t kSoftmaxGrainElems = 1 << 13;
+// A chunk must be worth more than waking a pool thread (a few microseconds): 32K floats, torch's
+// own grain for elementwise ops. Smaller inputs run on the calling thread.
+constexpr std::int64_t kActivationGrain = 1 << 15;
+// Softmax reads each element about three times; aim for similar work per chunk.
+constexpr std::int64_t kSoftmaxGrainElems = 1 << 14;
 // Columns per softmax task when the reduced axis is not the last one: a multiple of every vector
 // width, wide enough that each row of the slab is read as a whole cache line or more.
 constexpr std::int64_t kSoftmaxColBlock = 64;

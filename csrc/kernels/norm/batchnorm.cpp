@@ -15,7 +15,8 @@ namespace {
 // Channels per statistics task. For (N, C) input (s == 1) a block walks each row of C floats
 // contiguously, so blocks should span whole cache lines.
 constexpr std::int64_t kChannelBlock = 16;
-constexpr std::int64_t kApplyGrainElems = 1 << 14;
+// Elements per task worth waking a pool thread for (torch's elementwise grain).
+constexpr std::int64_t kGrainElems = 1 << 15;
 
 // Sum of p[0..s) in double, four independent accumulators for instruction-level parallelism.
 inline double sum_f64(const float* p, std::int64_t s) {
@@ -63,7 +64,8 @@ void batchnorm_stats_f32(const float* x, std::int64_t n, std::int64_t c, std::in
   std::vector<double> d1(static_cast<std::size_t>(c), 0.0), d2(static_cast<std::size_t>(c), 0.0);
   // One task per channel block: every channel is reduced by one thread in a fixed order, so the
   // statistics do not depend on the thread count.
-  parallel_for(blocks, 1, [&](std::int64_t b0, std::int64_t b1) {
+  const std::int64_t per_block = std::max<std::int64_t>(1, kChannelBlock * n * s);
+  parallel_for(blocks, std::max<std::int64_t>(1, kGrainElems / per_block), [&](std::int64_t b0, std::int64_t b1) {
     const std::int64_t c0 = b0 * kChannelBlock;
     const std::int64_t c1 = std::min(c, b1 * kChannelBlock);
     for (std::int64_t ch = c0; ch < c1; ++ch) mean[ch] = 0.0;
@@ -102,7 +104,7 @@ void batchnorm_apply_f32(const float* x, float* y, std::int64_t n, std::int64_t 
   if (n <= 0 || c <= 0 || s <= 0) return;
   if (s == 1) {
     // (N, C): one task per group of rows, channels along the contiguous axis.
-    const std::int64_t grain = std::max<std::int64_t>(1, kApplyGrainElems / c);
+    const std::int64_t grain = std::max<std::int64_t>(1, kGrainElems / c);
     parallel_for(n, grain, [&](std::int64_t r0, std::int64_t r1) {
       for (std::int64_t r = r0; r < r1; ++r) {
         const float* xr = x + r * c;
@@ -112,7 +114,7 @@ void batchnorm_apply_f32(const float* x, float* y, std::int64_t n, std::int64_t 
     });
     return;
   }
-  const std::int64_t grain = std::max<std::int64_t>(1, kApplyGrainElems / s);
+  const std::int64_t grain = std::max<std::int64_t>(1, kGrainElems / s);
   parallel_for(n * c, grain, [&](std::int64_t p0, std::int64_t p1) {
     for (std::int64_t p = p0; p < p1; ++p) {
       const std::int64_t ch = p % c;

@@ -13,7 +13,8 @@ namespace minimod {
 
 namespace {
 
-constexpr std::int64_t kRowGrainElems = 1 << 12;
+// Window taps per task worth waking a pool thread for.
+constexpr std::int64_t kRowGrainElems = 1 << 14;
 
 std::int64_t row_grain(std::int64_t ow, std::int64_t window) {
   // Windows are clipped to the input, so cap the nominal size: a huge kernel (legal with enough
