@@ -1,0 +1,189 @@
+// Pooling kernels (generic C++). Each task is one output row of one plane; window bounds are
+// clipped once per output cell, exactly as torch clips them, so sums see the same elements in the
+// same order.
+#include "kernels/pool/pool.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "runtime/parallel.h"
+
+namespace minimod {
+
+namespace {
+
+// Window taps per task worth waking a pool thread for.
+constexpr std::int64_t kRowGrainElems = 1 << 14;
+
+std::int64_t row_grain(std::int64_t ow, std::int64_t window) {
+  // Windows are clipped to the input, so cap the nominal size: a huge kernel (legal with enough
+  // padding) must not overflow the product.
+  window = std::min<std::int64_t>(std::max<std::int64_t>(window, 1), kRowGrainElems);
+  return std::max<std::int64_t>(1, kRowGrainElems / std::max<std::int64_t>(1, ow * window));
+}
+
+// Taps per window, capped (the product of two huge kernel sides must not overflow).
+std::int64_t window_taps(const Pool2dWindow& w) {
+  return std::min(w.kh, kRowGrainElems) * std::min(w.kw, kRowGrainElems);
+}
+
+// Floor division for a possibly negative numerator and a positive denominator.
+std::int64_t floor_div(std::int64_t a, std::int64_t b) {
+  const std::int64_t q = a / b;
+  return (a % b != 0 && a < 0) ? q - 1 : q;
+}
+
+inline std::int64_t adaptive_start(std::int64_t i, std::int64_t out, std::int64_t in) {
+  return (i * in) / out;
+}
+inline std::int64_t adaptive_end(std::int64_t i, std::int64_t out, std::int64_t in) {
+  return ((i + 1) * in + out - 1) / out;
+}
+
+}  // namespace
+
+std::int64_t pool_output_size(std::int64_t in, std::int64_t k, std::int64_t pad, std::int64_t stride,
+                              std::int64_t dilation, bool ceil_mode) {
+  std::int64_t out =
+      floor_div(in + 2 * pad - dilation * (k - 1) - 1 + (ceil_mode ? stride - 1 : 0), stride) + 1;
+  // With ceil_mode the last window must still start inside the input or the left padding.
+  if (ceil_mode && (out - 1) * stride >= in + pad) --out;
+  return out;
+}
+
+namespace {
+
+// One output row of max pooling. The update is written without a branch (select, not if): on
+// real data "is this tap larger" is a coin flip, and mispredicted branches would cost more
+// than the compares. kIndices = false drops the index bookkeeping from the common call.
+template <bool kIndices>
+void max_pool_row(const float* xp, float* yr, std::int64_t* ir, std::int64_t y0, std::int64_t y1,
+                  std::int64_t iw, std::int64_t ow, const Pool2dWindow& w) {
+  for (std::int64_t ox = 0; ox < ow; ++ox) {
+    std::int64_t x0 = ox * w.sw - w.pw;
+    const std::int64_t x1 = std::min(x0 + (w.kw - 1) * w.dw + 1, iw);
+    while (x0 < 0) x0 += w.dw;
+    std::int64_t best_at = y0 * iw + x0;
+    float best = -std::numeric_limits<float>::infinity();
+    for (std::int64_t yy = y0; yy < y1; yy += w.dh) {
+      const float* row = xp + yy * iw;
+      for (std::int64_t xx = x0; xx < x1; xx += w.dw) {
+        const float v = row[xx];
+        const bool take = (v > best) | (v != v);  // a NaN always takes over, as in torch
+        best = take ? v : best;
+        if (kIndices) best_at = take ? yy * iw + xx : best_at;
+      }
+    }
+    yr[ox] = best;
+    if (kIndices) ir[ox] = best_at;
+  }
+}
+
+}  // namespace
+
+void max_pool2d_f32(const float* x, float* y, std::int64_t* indices, std::int64_t planes,
+                    std::int64_t ih, std::int64_t iw, std::int64_t oh, std::int64_t ow,
+                    const Pool2dWindow& w) {
+  const std::int64_t rows = planes * oh;
+  parallel_for(rows, row_grain(ow, window_taps(w)), [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const std::int64_t plane = r / oh, oy = r % oh;
+      std::int64_t y0 = oy * w.sh - w.ph;
+      const std::int64_t y1 = std::min(y0 + (w.kh - 1) * w.dh + 1, ih);
+      while (y0 < 0) y0 += w.dh;
+      const float* xp = x + plane * ih * iw;
+      if (indices != nullptr) {
+        max_pool_row<true>(xp, y + r * ow, indices + r * ow, y0, y1, iw, ow, w);
+      } else {
+        max_pool_row<false>(xp, y + r * ow, nullptr, y0, y1, iw, ow, w);
+      }
+    }
+  });
+}
+
+void avg_pool2d_f32(const float* x, float* y, std::int64_t planes, std::int64_t ih, std::int64_t iw,
+                    std::int64_t oh, std::int64_t ow, const Pool2dWindow& w, bool count_include_pad,
+                    std::int64_t divisor) {
+  const std::int64_t rows = planes * oh;
+  parallel_for(rows, row_grain(ow, window_taps(w)), [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const std::int64_t plane = r / oh, oy = r % oh;
+      const float* xp = x + plane * ih * iw;
+      float* yr = y + r * ow;
+      std::int64_t y0 = oy * w.sh - w.ph;
+      std::int64_t y1 = std::min(y0 + w.kh, ih + w.ph);
+      const std::int64_t pool_h = y1 - y0;
+      y0 = std::max<std::int64_t>(y0, 0);
+      y1 = std::min(y1, ih);
+      for (std::int64_t ox = 0; ox < ow; ++ox) {
+        std::int64_t x0 = ox * w.sw - w.pw;
+        std::int64_t x1 = std::min(x0 + w.kw, iw + w.pw);
+        const std::int64_t pool_w = x1 - x0;
+        x0 = std::max<std::int64_t>(x0, 0);
+        x1 = std::min(x1, iw);
+        if (y0 >= y1 || x0 >= x1) {  // a window entirely in the padding (possible with ceil_mode)
+          yr[ox] = 0.0f;
+          continue;
+        }
+        float sum = 0.0f;
+        for (std::int64_t yy = y0; yy < y1; ++yy)
+          for (std::int64_t xx = x0; xx < x1; ++xx) sum += xp[yy * iw + xx];
+        const std::int64_t div = divisor > 0 ? divisor : count_include_pad ? pool_h * pool_w : (y1 - y0) * (x1 - x0);
+        yr[ox] = sum / static_cast<float>(div);
+      }
+    }
+  });
+}
+
+void adaptive_avg_pool2d_f32(const float* x, float* y, std::int64_t planes, std::int64_t ih,
+                             std::int64_t iw, std::int64_t oh, std::int64_t ow) {
+  const std::int64_t rows = planes * oh;
+  const std::int64_t window = ((ih + oh - 1) / oh + 1) * ((iw + ow - 1) / ow + 1);
+  parallel_for(rows, row_grain(ow, window), [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const std::int64_t plane = r / oh, oy = r % oh;
+      const float* xp = x + plane * ih * iw;
+      const std::int64_t y0 = adaptive_start(oy, oh, ih), y1 = adaptive_end(oy, oh, ih);
+      for (std::int64_t ox = 0; ox < ow; ++ox) {
+        const std::int64_t x0 = adaptive_start(ox, ow, iw), x1 = adaptive_end(ox, ow, iw);
+        float sum = 0.0f;
+        for (std::int64_t yy = y0; yy < y1; ++yy)
+          for (std::int64_t xx = x0; xx < x1; ++xx) sum += xp[yy * iw + xx];
+        // Two divisions, as torch does, so results agree to the last bit.
+        y[r * ow + ox] = sum / static_cast<float>(y1 - y0) / static_cast<float>(x1 - x0);
+      }
+    }
+  });
+}
+
+void adaptive_max_pool2d_f32(const float* x, float* y, std::int64_t* indices, std::int64_t planes,
+                             std::int64_t ih, std::int64_t iw, std::int64_t oh, std::int64_t ow) {
+  const std::int64_t rows = planes * oh;
+  const std::int64_t window = ((ih + oh - 1) / oh + 1) * ((iw + ow - 1) / ow + 1);
+  parallel_for(rows, row_grain(ow, window), [&](std::int64_t r0, std::int64_t r1) {
+    for (std::int64_t r = r0; r < r1; ++r) {
+      const std::int64_t plane = r / oh, oy = r % oh;
+      const float* xp = x + plane * ih * iw;
+      const std::int64_t y0 = adaptive_start(oy, oh, ih), y1 = adaptive_end(oy, oh, ih);
+      for (std::int64_t ox = 0; ox < ow; ++ox) {
+        const std::int64_t x0 = adaptive_start(ox, ow, iw), x1 = adaptive_end(ox, ow, iw);
+        std::int64_t best_at = y0 * iw + x0;
+        float best = -std::numeric_limits<float>::infinity();
+        for (std::int64_t yy = y0; yy < y1; ++yy) {
+          for (std::int64_t xx = x0; xx < x1; ++xx) {
+            const float v = xp[yy * iw + xx];
+            if (v > best || std::isnan(v)) {
+              best = v;
+              best_at = yy * iw + xx;
+            }
+          }
+        }
+        y[r * ow + ox] = best;
+        if (indices != nullptr) indices[r * ow + ox] = best_at;
+      }
+    }
+  });
+}
+
+}  // namespace minimod
