@@ -1,0 +1,116 @@
+"""PyTorch ``.pt`` / ``.pth`` checkpoints, read without torch.
+
+``torch.save(obj, path)`` (zip format, the default since torch 1.6) writes a zip archive with one
+top folder (named after the file when it was saved, so it may not match the current name)::
+
+    <top>/data.pkl        the pickled object; tensors refer to storages by persistent id
+    <top>/data/<key>      the raw little-endian bytes of each storage, stored uncompressed
+    <top>/byteorder       "little" or "big" (absent in files from torch < 1.13: little)
+    <top>/version, <top>/.format_version, <top>/.storage_alignment, <top>/.data/...
+
+A TorchScript archive (``torch.jit.save``) has the same shape plus ``constants.pkl`` and
+``code/``; it is refused, since its weights belong to a compiled program. So is the legacy format
+(``_use_new_zipfile_serialization=False``), a bare pickle stream that starts with torch's magic
+number. Unpickling goes through :mod:`minimod.serialization.torch_pickle`, which runs nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+import zlib
+from typing import Any
+
+from minimod.serialization.errors import CheckpointError
+from minimod.serialization.torch_pickle import unpickle_state
+
+_ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header; an empty archive
+# The legacy format opens with pickle protocol 2 and LONG1 of torch's magic 0x1950a86a20f9469cfc6c.
+_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+
+
+def is_zip(head: bytes) -> bool:
+    return head.startswith(_ZIP_MAGICS)
+
+
+def is_legacy_torch(head: bytes) -> bool:
+    return head.startswith(_LEGACY_MAGIC)
+
+
+def legacy_format_message(path: str | os.PathLike) -> str:
+    return (
+        f"{os.fspath(path)!r} is a PyTorch checkpoint in the legacy (pre-1.6) format, "
+        "which minimod does not read. Re-save it once with torch in the default zip format: "
+        "torch.save(torch.load(path, weights_only=True), path)"
+    )
+
+
+def read_torch_checkpoint(path: str | os.PathLike) -> Any:
+    """The object a ``torch.save`` zip archive holds, with tensors as numpy arrays."""
+    name = os.fspath(path)
+    try:
+        with zipfile.ZipFile(name) as zf:
+            return _read_archive(zf, name)
+    except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as exc:
+        msg = f"{name!r} is not a readable PyTorch checkpoint: corrupted zip archive ({exc})"
+        raise CheckpointError(msg) from exc
+    except RuntimeError as exc:  # zipfile's "File ... is encrypted, password required"
+        msg = f"{name!r} is not a readable PyTorch checkpoint: {exc}"
+        raise CheckpointError(msg) from exc
+
+
+def _read_archive(zf: zipfile.ZipFile, name: str) -> Any:
+    names = zf.namelist()
+    tops = {n.partition("/")[0] for n in names}
+    if len(tops) != 1 or any("/" not in n for n in names):
+        msg = (
+            f"{name!r} is a zip archive but not a torch.save checkpoint: expected every entry "
+            f"under one top folder, found {sorted(tops)[:5]}"
+        )
+        raise CheckpointError(msg)
+    top = tops.pop()
+    if f"{top}/constants.pkl" in names or any(n.startswith(f"{top}/code/") for n in names):
+        msg = (
+            f"{name!r} is a TorchScript archive (torch.jit.save), not a state_dict checkpoint. "
+            "Export its weights once with torch: "
+            "torch.save(torch.jit.load(path).state_dict(), 'weights.pt')"
+        )
+        raise CheckpointError(msg)
+    if f"{top}/data.pkl" not in names:
+        msg = f"{name!r} is a zip archive without {top}/data.pkl: not a torch.save checkpoint"
+        raise CheckpointError(msg)
+    _check_byteorder(zf, f"{top}/byteorder", names, name)
+
+    def read_storage(key: str, nbytes: int) -> bytes:
+        record = f"{top}/data/{key}"
+        try:
+            info = zf.getinfo(record)
+        except KeyError:
+            msg = f"{name!r}: data.pkl refers to storage {key!r}, but {record} is missing"
+            raise CheckpointError(msg) from None
+        # Checked before reading, so a crafted size cannot make us inflate a huge record.
+        if info.file_size != nbytes:
+            msg = (
+                f"{name!r}: storage record {record} holds {info.file_size} bytes, but data.pkl "
+                f"expects {nbytes} (truncated or corrupted file)"
+            )
+            raise CheckpointError(msg)
+        return zf.read(record)  # verifies the CRC
+
+    return unpickle_state(zf.read(f"{top}/data.pkl"), read_storage)
+
+
+def _check_byteorder(zf: zipfile.ZipFile, record: str, names: list[str], name: str) -> None:
+    if record not in names:
+        return  # torch < 1.13 wrote no marker; those files are little-endian in practice
+    order = zf.read(record)
+    if order == b"little":
+        return
+    if order == b"big":
+        msg = (
+            f"{name!r} was saved on a big-endian machine (byteorder 'big'); minimod reads "
+            "little-endian checkpoints only. Re-save it with torch on a little-endian machine."
+        )
+    else:
+        msg = f"{name!r} has an unknown byteorder record {order[:20]!r}"
+    raise CheckpointError(msg)
