@@ -6,5 +6,14 @@ from minimod import _core, nn
 from minimod._core import get_num_threads, set_num_threads
 from minimod._random import manual_seed
 from minimod._version import __version__
+from minimod.serialization import load, save
 
-__all__ = ["__version__", "get_num_threads", "manual_seed", "nn", "set_num_threads"]
+__all__ = [
+    "__version__",
+    "get_num_threads",
+    "load",
+    "manual_seed",
+    "nn",
+    "save",
+    "set_num_threads",
+]
