@@ -6,10 +6,10 @@ widen them to float32 ourselves (exact). F16 is upcast to float32 too, as in the
 minimod computes in float32. A dtype numpy cannot hold (the F8 and F4 formats) is refused by name,
 never re-interpreted.
 
-Writing goes through ``safetensors.serialize_file``, which is what ``safetensors.numpy.save_file``
-calls: its numpy wrapper passes each array's pointer and ``nbytes`` on without checking the
-layout, so every array is first made C-contiguous here. safetensors sorts tensors in the file, so
-the header metadata records the state_dict order, which ``read_safetensors`` restores::
+Writing goes through ``safetensors.numpy.save_file``, which (0.8) passes each array's data
+pointer and ``nbytes`` on without checking the layout, so every array is first made C-contiguous
+here. safetensors sorts tensors in the file, so the header metadata records the state_dict order,
+which ``read_safetensors`` restores::
 
     minimod_version              the minimod that wrote the file
     minimod_dtypes               JSON object name -> numpy dtype, in state_dict order
@@ -211,23 +211,17 @@ def write_safetensors(
     state_dict: Mapping, path: str | os.PathLike, metadata: Mapping | None = None
 ) -> None:
     """Writes ``state_dict`` to ``path``; the file appears whole or not at all."""
-    from safetensors import TensorSpec, serialize_file  # noqa: PLC0415
+    from safetensors.numpy import save_file  # noqa: PLC0415
 
     arrays = _contiguous_arrays(state_dict)
     header = _header_metadata(arrays, state_dict, metadata)
-    # The specs carry raw pointers: ``arrays`` keeps every buffer alive until the write is done.
-    specs = {
-        k: TensorSpec(dtype=a.dtype.name, shape=list(a.shape), data_ptr=a.ctypes.data,
-                      data_len=a.nbytes)  # fmt: skip
-        for k, a in arrays.items()
-    }
     target = os.fspath(path)
     # A fresh name beside the target (same filesystem, so os.replace is atomic); the package
     # creates it with the usual permissions, which mkstemp's 0600 would not give.
     directory, base = os.path.split(target)
     tmp = os.path.join(directory, f".{base}.{secrets.token_hex(8)}.tmp")
     try:
-        serialize_file(specs, tmp, metadata=header)
+        save_file(arrays, tmp, metadata=header)
         os.replace(tmp, target)
     except BaseException:
         if os.path.exists(tmp):
