@@ -44,6 +44,16 @@ void init_runtime(py::module_& m) {
         return total;
       },
       py::arg("n"), py::arg("grain"));
+  m.def("_denormal_probe", [] {
+    // A denormal product computed inside minimod's kernel context: 0 when flush-to-zero is on.
+    float result = 0.0f;
+    parallel_for(1, 1, [&](std::int64_t, std::int64_t) {
+      volatile float tiny = 1e-39f;
+      volatile float one = 1.0f;
+      result = tiny * one;
+    });
+    return result;
+  });
   m.def("detected_isa", [] { return std::string(isa_name(detected_isa())); },
         "The best kernel path this CPU supports: 'generic', 'avx2' or 'avx512'.");
   m.def("active_isa", [] { return std::string(isa_name(active_isa())); },
