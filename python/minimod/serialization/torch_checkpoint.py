@@ -97,7 +97,12 @@ def _read_archive(zf: zipfile.ZipFile, name: str) -> Any:
             raise CheckpointError(msg)
         return zf.read(record)  # verifies the CRC
 
-    return unpickle_state(zf.read(f"{top}/data.pkl"), read_storage)
+    try:
+        return unpickle_state(zf.read(f"{top}/data.pkl"), read_storage)
+    except CheckpointError as exc:
+        if str(exc).startswith(repr(name)):
+            raise
+        raise type(exc)(f"{name!r}: {exc}") from exc.__cause__
 
 
 def _check_byteorder(zf: zipfile.ZipFile, record: str, names: list[str], name: str) -> None:
