@@ -73,7 +73,10 @@ def _not_a_state_dict(obj: Any, source: str) -> str:
     if not isinstance(obj, Mapping):
         return f"{source} holds a {type(obj).__name__}, not a state_dict"
     bad = [(k, v) for k, v in obj.items() if not (isinstance(k, str) and isinstance(v, np.ndarray))]
-    shown = ", ".join(f"{k!r}: {_describe(v)}" for k, v in bad[:5])
+    shown = ", ".join(
+        f"{k!r}: {_describe(v)}" if isinstance(k, str) else f"the non-str key {k!r}"
+        for k, v in bad[:5]
+    )
     more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
     return (
         f"{source} is not a state_dict (a mapping of str name -> tensor) and none of its "
