@@ -86,3 +86,9 @@ def test_mapping_with_non_tensor_values_and_no_candidate_is_refused(tmp_path):
         minimod.load(write(tmp_path / "l.pt", [state_dict()]))
     with pytest.raises(CheckpointError, match="the non-str key 0"):
         minimod.load(write(tmp_path / "o.pt", {0: {"step": 1}}))
+
+
+def test_empty_mappings_are_not_offered_as_candidates(tmp_path):
+    ckpt = {"model": state_dict(), "optimizer": {"state": {}, "param_groups": []}, "extra": {}}
+    with pytest.raises(CheckpointError, match=r"holding a state_dict are \['model'\]"):
+        minimod.load(write(tmp_path / "n.pt", ckpt))

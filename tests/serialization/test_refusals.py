@@ -261,3 +261,18 @@ def test_corrupted_pickle_stream_is_refused(tmp_path):
     for i, bad in enumerate([pkl[: len(pkl) // 2], b"\x80\x02\xff.", b""]):
         rewrite_zip(tmp_path / "good.pt", tmp_path / f"p{i}.pt", {"archive/data.pkl": bad})
         load_refused(str(tmp_path / f"p{i}.pt"), CheckpointError)
+
+
+def test_compressed_storage_record_is_refused(tmp_path):
+    # torch.save stores tensor bytes uncompressed; a deflated record could inflate without bound.
+    sd = OrderedDict(w=tensor(storage_ref("FloatStorage", "0", 1 << 16), 0, (1 << 16,), (1,)))
+    with zipfile.ZipFile(tmp_path / "z.pt", "w") as zf:
+        zf.writestr("archive/data.pkl", dumps(sd))
+        zf.writestr("archive/data/0", bytes(4 << 16), compress_type=zipfile.ZIP_DEFLATED)
+    load_refused(str(tmp_path / "z.pt"), CheckpointError, match="compressed")
+
+
+def test_legacy_format_with_another_pickle_protocol_is_recognised(tmp_path):
+    magic = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=4) + pickle.dumps(1001, protocol=4)
+    (tmp_path / "old4.pt").write_bytes(magic)
+    load_refused(str(tmp_path / "old4.pt"), CheckpointError, match="legacy")

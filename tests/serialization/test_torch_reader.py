@@ -231,3 +231,16 @@ def test_writer_self_check_plain_data_round_trips_through_pickle():
     back = pickle.loads(dumps(od))
     assert back == od and back._metadata == od._metadata
     assert pickle.loads(dumps(Build(OrderedDict(), {"x": 1}))).x == 1
+
+
+def test_legacy_rebuild_and_non_cpu_location(tmp_path):
+    flat = np.arange(6, dtype=np.float32)
+    gpu_storage = storage_ref("FloatStorage", "0", 6, location="cuda:0")  # loads onto the CPU
+    sd = OrderedDict(
+        old=Call(Global("torch._utils", "_rebuild_tensor"), gpu_storage, 1, (2, 2), (1, 2)),
+        new=tensor(gpu_storage, 0, (6,), (1,)),
+    )
+    write_archive(tmp_path / "t.pt", dumps(sd), {"0": le_bytes(flat)})
+    out = minimod.load(tmp_path / "t.pt")
+    np.testing.assert_array_equal(out["old"], gather(flat, 1, (2, 2), (1, 2)))
+    np.testing.assert_array_equal(out["new"], flat)

@@ -53,7 +53,7 @@ def load(path: str | os.PathLike, key: str | None = None) -> OrderedDict:
         raise TypeError(msg)
     name = os.fspath(path)
     with open(name, "rb") as fh:
-        head = fh.read(16)
+        head = fh.read(32)
     if is_zip(head):
         return select_state_dict(read_torch_checkpoint(name), key, repr(name))
     if is_safetensors(head):

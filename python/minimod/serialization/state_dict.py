@@ -58,7 +58,8 @@ def select_state_dict(obj: Any, key: str | None, source: str) -> OrderedDict:
         raise CheckpointError(_not_a_state_dict(obj, source))
     if is_state_dict(obj):
         return as_state_dict(obj)
-    holders = [k for k, v in obj.items() if is_state_dict(v)]
+    # An empty mapping (an optimizer's "state": {}) is no evidence of weights.
+    holders = [k for k, v in obj.items() if is_state_dict(v) and len(v) > 0]
     if holders:
         msg = (
             f"{source} is a checkpoint dict, not a state_dict: its top-level keys are "

@@ -25,8 +25,11 @@ from minimod.serialization.errors import CheckpointError
 from minimod.serialization.torch_pickle import unpickle_state
 
 _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header; an empty archive
-# The legacy format opens with pickle protocol 2 and LONG1 of torch's magic 0x1950a86a20f9469cfc6c.
-_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+# The legacy format opens with a pickled int, torch's magic number; with the default protocol 2
+# the stream starts b"\x80\x02\x8a\x0a" + these ten bytes, with others a little later.
+_LEGACY_MAGIC = (0x1950A86A20F9469CFC6C).to_bytes(10, "little")
+# data.pkl holds about 100 bytes per tensor; this bound only stops a decompression bomb.
+_MAX_PICKLE_BYTES = 1 << 30
 
 
 def is_zip(head: bytes) -> bool:
@@ -34,7 +37,7 @@ def is_zip(head: bytes) -> bool:
 
 
 def is_legacy_torch(head: bytes) -> bool:
-    return head.startswith(_LEGACY_MAGIC)
+    return head.startswith(b"\x80") and _LEGACY_MAGIC in head[:32]
 
 
 def legacy_format_message(path: str | os.PathLike) -> str:
@@ -88,7 +91,14 @@ def _read_archive(zf: zipfile.ZipFile, name: str) -> Any:
         except KeyError:
             msg = f"{name!r}: data.pkl refers to storage {key!r}, but {record} is missing"
             raise CheckpointError(msg) from None
-        # Checked before reading, so a crafted size cannot make us inflate a huge record.
+        # torch.save stores tensor bytes uncompressed (64-byte aligned, for mmap), so a record
+        # can be no larger than the file; a compressed one could inflate without bound.
+        if info.compress_type != zipfile.ZIP_STORED:
+            msg = (
+                f"{name!r}: storage record {record} is compressed, which torch.save never does; "
+                "re-save the checkpoint with torch.save"
+            )
+            raise CheckpointError(msg)
         if info.file_size != nbytes:
             msg = (
                 f"{name!r}: storage record {record} holds {info.file_size} bytes, but data.pkl "
@@ -97,6 +107,9 @@ def _read_archive(zf: zipfile.ZipFile, name: str) -> Any:
             raise CheckpointError(msg)
         return zf.read(record)  # verifies the CRC
 
+    if zf.getinfo(f"{top}/data.pkl").file_size > _MAX_PICKLE_BYTES:
+        msg = f"{name!r}: {top}/data.pkl is larger than {_MAX_PICKLE_BYTES} bytes"
+        raise CheckpointError(msg)
     try:
         return unpickle_state(zf.read(f"{top}/data.pkl"), read_storage)
     except CheckpointError as exc:
@@ -108,7 +121,7 @@ def _read_archive(zf: zipfile.ZipFile, name: str) -> Any:
 def _check_byteorder(zf: zipfile.ZipFile, record: str, names: list[str], name: str) -> None:
     if record not in names:
         return  # torch < 1.13 wrote no marker; those files are little-endian in practice
-    order = zf.read(record)
+    order = zf.read(record) if zf.getinfo(record).file_size <= 16 else b"(too long)"
     if order == b"little":
         return
     if order == b"big":
