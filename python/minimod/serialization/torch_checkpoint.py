@@ -5,7 +5,7 @@ top folder (named after the file when it was saved, so it may not match the curr
 
     <top>/data.pkl        the pickled object; tensors refer to storages by persistent id
     <top>/data/<key>      the raw little-endian bytes of each storage, stored uncompressed
-    <top>/byteorder       "little" or "big" (absent in files from torch < 1.13: little)
+    <top>/byteorder       "little" or "big" (absent in files from older torch: little)
     <top>/version, <top>/.format_version, <top>/.storage_alignment, <top>/.data/...
 
 A TorchScript archive (``torch.jit.save``) has the same shape plus ``constants.pkl`` and
@@ -120,7 +120,7 @@ def _read_archive(zf: zipfile.ZipFile, name: str) -> Any:
 
 def _check_byteorder(zf: zipfile.ZipFile, record: str, names: list[str], name: str) -> None:
     if record not in names:
-        return  # torch < 1.13 wrote no marker; those files are little-endian in practice
+        return  # older torch wrote no marker; those files are little-endian in practice
     order = zf.read(record) if zf.getinfo(record).file_size <= 16 else b"(too long)"
     if order == b"little":
         return
