@@ -158,6 +158,13 @@ def test_save_refuses_bad_keys_containers_and_metadata(tmp_path):
         minimod.save({1: np.zeros(1)}, path)
     with pytest.raises(TypeError, match="expects a state_dict"):
         minimod.save([np.zeros(1)], path)
+
+    class ModuleLike:
+        def state_dict(self):
+            return {}
+
+    with pytest.raises(TypeError, match=r"pass module\.state_dict\(\)"):
+        minimod.save(ModuleLike(), path)
     with pytest.raises(TypeError, match="str -> str"):
         minimod.save({"a": np.zeros(1)}, path, metadata={"epoch": 3})
     with pytest.raises(ValueError, match="reserved"):

@@ -155,6 +155,8 @@ def _state_dict_metadata(meta: Mapping[str, str], name: str) -> OrderedDict | No
 def _contiguous_arrays(state_dict: Mapping) -> OrderedDict:
     if not isinstance(state_dict, Mapping):
         msg = f"save expects a state_dict (a mapping name -> array), got {type(state_dict).__name__}"
+        if callable(getattr(state_dict, "state_dict", None)):
+            msg += "; pass module.state_dict()"
         raise TypeError(msg)
     arrays: OrderedDict = OrderedDict()
     for key, value in state_dict.items():
