@@ -6,13 +6,16 @@ from minimod import _core, nn
 from minimod._core import get_flush_denormal, get_num_threads, set_flush_denormal, set_num_threads
 from minimod._random import manual_seed
 from minimod._version import __version__
+from minimod.serialization import load, save
 
 __all__ = [
     "__version__",
     "get_flush_denormal",
     "get_num_threads",
+    "load",
     "manual_seed",
     "nn",
+    "save",
     "set_flush_denormal",
     "set_num_threads",
 ]

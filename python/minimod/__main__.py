@@ -1,4 +1,4 @@
-"""``python -m minimod``: the command line (bench, info)."""
+"""``python -m minimod``: the command line (bench, info, convert)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,20 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from minimod.serialization import CheckpointError  # noqa: PLC0415
+
+    try:
+        state_dict = minimod.load(args.input, key=args.key)
+        minimod.save(state_dict, args.output)
+    except (CheckpointError, OSError, TypeError) as exc:
+        print(f"python -m minimod convert: error: {exc}", file=sys.stderr)
+        return 1
+    nbytes = sum(v.nbytes for v in state_dict.values())
+    print(f"wrote {len(state_dict)} tensors ({nbytes / 2**20:.1f} MiB) to {args.output}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m minimod", description=minimod.__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -48,6 +62,19 @@ def main(argv: list[str] | None = None) -> int:
 
     info = sub.add_parser("info", help="version, CPU features, kernel path and threads")
     info.set_defaults(func=_cmd_info)
+
+    convert = sub.add_parser(
+        "convert",
+        help="convert a torch.save checkpoint to safetensors (torch-free reader)",
+        description="Reads IN (a torch.save .pt/.pth checkpoint or a safetensors file) without "
+        "torch and writes its state_dict to OUT as safetensors (float16/bfloat16 become float32).",
+    )
+    convert.add_argument("input", metavar="IN.pt", help="torch.save checkpoint to read")
+    convert.add_argument("output", metavar="OUT.safetensors", help="safetensors file to write")
+    convert.add_argument(
+        "--key", help="entry of a nested checkpoint holding the state_dict, e.g. state_dict"
+    )
+    convert.set_defaults(func=_cmd_convert)
 
     args = parser.parse_args(argv)
     return args.func(args)
