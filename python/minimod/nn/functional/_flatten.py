@@ -50,7 +50,9 @@ def flatten(input: Any, start_dim: int = 0, end_dim: int = -1) -> Any:  # noqa: 
     if arr.ndim == 0:
         return arr.reshape(1)
     if start == end:
-        return input
+        # The input object itself, as torch returns self; a non-numpy input (a torch tensor) still
+        # comes back as the numpy view, so outputs are always numpy arrays.
+        return input if isinstance(input, np.ndarray) else arr
     shape = arr.shape
     return arr.reshape(shape[:start] + (math.prod(shape[start : end + 1]),) + shape[end + 1 :])
 
