@@ -517,9 +517,10 @@ class ParameterDict(Module):
         return getattr(self, self._key_to_attr(key))
 
     def __setitem__(self, key: str, value: Any) -> None:
-        # The key is recorded before the type check, exactly as torch does.
-        self._keys[key] = None
+        # torch records the key before checking its type, so `pd[1] = p` raises but leaves a key
+        # that breaks every later repr/copy/clear. minimod checks first: a failed set changes nothing.
         attr = self._key_to_attr(key)
+        self._keys[key] = None
         setattr(self, attr, _to_parameter(value))
 
     def __delitem__(self, key: str) -> None:
