@@ -347,3 +347,68 @@ def test_alpha_dropout_values_match_torch():
     # Dropped units take the same float32 value in both.
     assert np.unique(t[np.abs(t - dropped_value) < 1e-6]).tolist() == np.unique(ours[np.abs(ours - dropped_value) < 1e-6]).tolist()
     np.testing.assert_array_equal(F.alpha_dropout(x, 1.0, True), torch.nn.functional.alpha_dropout(torch.from_numpy(x), 1.0, True).numpy())
+
+
+# ------------------------------------------------------------------------------- the layers
+
+_LAYERS = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout"]
+_SHAPES = {"Dropout": (40, 50), "Dropout1d": (4, 6, 30), "Dropout2d": (4, 6, 5, 6), "Dropout3d": (4, 6, 2, 3, 5),
+           "AlphaDropout": (40, 50), "FeatureAlphaDropout": (4, 6, 5, 6)}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", _LAYERS)
+def test_layer_eval_is_identity_returning_the_input(name):
+    m = getattr(minimod.nn, name)(0.5).eval()
+    x = _x(_SHAPES[name])
+    assert m(x) is x
+    np.testing.assert_array_equal(x, _x(_SHAPES[name]))
+
+
+@pytest.mark.parametrize("name", _LAYERS)
+def test_layer_train_mask_is_seeded(name):
+    m = getattr(minimod.nn, name)(0.4)
+    assert m.training
+    x = _x(_SHAPES[name])
+    minimod.manual_seed(123)
+    a = m(x)
+    b = m(x)
+    minimod.manual_seed(123)
+    c = m(x)
+    np.testing.assert_array_equal(a, c)  # same seed, same mask
+    assert not np.array_equal(a, b)  # the generator moves on between calls
+    assert not np.array_equal(a, x)
+
+
+def test_layer_train_values_against_numpy():
+    # Dropout(p): every output is 0 or x / (1 - p); Dropout2d zeroes whole (n, c) planes.
+    x = _x((6, 8, 4, 4))
+    y = minimod.nn.Dropout(0.25)(x)
+    kept = y != 0
+    np.testing.assert_allclose(y[kept], x[kept].astype(np.float64) / 0.75, rtol=1e-6)
+    y2 = minimod.nn.Dropout2d(0.5)(x)
+    planes = (y2 != 0).reshape(6, 8, -1)
+    assert np.all(planes.all(axis=2) | ~planes.any(axis=2))
+    assert planes.any() and not planes.all()
+
+
+def test_layer_inplace_and_p_errors():
+    x = _x((20, 20))
+    m = minimod.nn.Dropout(0.5, inplace=True)
+    assert m(x) is x and np.any(x == 0)
+    for bad in (-0.1, 1.5):
+        with pytest.raises(ValueError, match=f"^dropout probability has to be between 0 and 1, but got {bad}$"):
+            minimod.nn.Dropout(bad)
+
+
+@pytest.mark.parametrize("name", _LAYERS)
+def test_layer_attributes_and_repr_match_torch(name):
+    torch = pytest.importorskip("torch")
+    for args in [(), (0.2,), (0.3, True)]:
+        ours, theirs = getattr(minimod.nn, name)(*args), getattr(torch.nn, name)(*args)
+        assert repr(ours) == repr(theirs)
+        assert (ours.p, ours.inplace) == (theirs.p, theirs.inplace)
+        assert ours.__constants__ == theirs.__constants__
+    for bad in (-0.5, 2):
+        ours_err = pytest.raises(ValueError, getattr(minimod.nn, name), bad)
+        theirs_err = pytest.raises(ValueError, getattr(torch.nn, name), bad)
+        assert str(ours_err.value) == str(theirs_err.value)
