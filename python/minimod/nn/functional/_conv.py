@@ -15,6 +15,7 @@ import numpy as np
 
 from minimod import _core
 from minimod._arrays import as_array, is_tensor_like
+from minimod.nn.functional._dtype_hint import float32_input_error
 
 __all__ = ["conv1d", "conv2d", "conv3d", "pad"]
 
@@ -235,10 +236,10 @@ def _conv_checked(nd: int, input: Any, weight: Any, bias: Any, stride: Any, padd
 
     if b is not None and b.dtype != x.dtype:
         msg = f"Input type ({cpp_name(x.dtype)}) and bias type ({cpp_name(b.dtype)}) should be the same"
-        raise RuntimeError(msg)
+        raise float32_input_error(msg, x.dtype) if b.dtype == np.float32 else RuntimeError(msg)
     if w.dtype != x.dtype:
         msg = f"expected scalar type {scalar_name(x.dtype)} but found {scalar_name(w.dtype)}"
-        raise RuntimeError(msg)
+        raise float32_input_error(msg, x.dtype) if w.dtype == np.float32 else RuntimeError(msg)
     if x.dtype != np.float32:
         msg = (f"{fname}: minimod computes in float32 only, but got {x.dtype.name} input and weight; "
                "convert with x.astype(np.float32) (and the weight likewise)")

@@ -14,6 +14,7 @@ import numpy as np
 
 from minimod import _core
 from minimod.nn.functional._conv import cpp_name, scalar_name, tensor_arg
+from minimod.nn.functional._dtype_hint import float32_input_error
 
 __all__ = ["linear"]
 
@@ -33,6 +34,11 @@ def linear(input: Any, weight: Any, bias: Any = None) -> np.ndarray:
     return _linear_slow(x, w, b)
 
 
+def _dtype_error(msg: str, x_dtype: np.dtype, w_dtype: np.dtype) -> RuntimeError:
+    # A float32 weight with another input dtype: torch's message plus the fix (see _dtype_hint).
+    return float32_input_error(msg, x_dtype) if w_dtype == _F32 else RuntimeError(msg)
+
+
 def _linear_slow(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
     if x.ndim == 0 or w.ndim == 0:
         msg = f"both arguments to linear need to be at least 1D, but they are {x.ndim}D and {w.ndim}D"
@@ -50,7 +56,7 @@ def _linear_slow(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarr
             raise RuntimeError(msg)
         if x.dtype != w.dtype:
             msg = f"mat1 and mat2 must have the same dtype, but got {scalar_name(x.dtype)} and {scalar_name(w.dtype)}"
-            raise RuntimeError(msg)
+            raise _dtype_error(msg, x.dtype, w.dtype)
     k = x.shape[-1]
     m = math.prod(x.shape[:-1])
     w2 = w if w.ndim == 2 else w.reshape(1, -1)
@@ -59,7 +65,7 @@ def _linear_slow(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarr
         raise RuntimeError(msg)
     if x.dtype != w.dtype:
         msg = f"expected m1 and m2 to have the same dtype, but got: {cpp_name(x.dtype)} != {cpp_name(w.dtype)}"
-        raise RuntimeError(msg)
+        raise _dtype_error(msg, x.dtype, w.dtype)
     if x.dtype != _F32:
         msg = (f"linear: minimod computes in float32 only, but got {x.dtype.name} input and weight; "
                "convert with x.astype(np.float32) (and the weight likewise)")
