@@ -6,6 +6,7 @@ from minimod import _core, nn
 from minimod._core import get_flush_denormal, get_num_threads, set_flush_denormal, set_num_threads
 from minimod._random import manual_seed
 from minimod._version import __version__
+from minimod.inference import optimize_for_inference
 from minimod.serialization import load, save
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "load",
     "manual_seed",
     "nn",
+    "optimize_for_inference",
     "save",
     "set_flush_denormal",
     "set_num_threads",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from minimod.nn import functional, init
+from minimod.nn import functional, init, utils
 from minimod.nn.containers import *  # noqa: F403
 from minimod.nn.layers.activation import *  # noqa: F403
 from minimod.nn.layers.batchnorm import *  # noqa: F403

@@ -72,8 +72,16 @@ def _view(tensor: Any) -> np.ndarray:
     return np.asarray(as_array(tensor))
 
 
+def _writable_view(tensor: Any) -> np.ndarray:
+    # A read-only array that can say why (an optimize_for_inference weight) raises its own error.
+    arr = _view(tensor)
+    if not arr.flags.writeable and hasattr(tensor, "read_only_error"):
+        raise tensor.read_only_error()
+    return arr
+
+
 def _write(tensor: Any, values: Any) -> Any:
-    np.copyto(_view(tensor), values, casting="unsafe")
+    np.copyto(_writable_view(tensor), values, casting="unsafe")
     return tensor
 
 
@@ -230,7 +238,7 @@ def trunc_normal_(
 
 def constant_(tensor: Any, val: float) -> Any:
     """Fill ``tensor`` with ``val``."""
-    _view(tensor)[...] = val
+    _writable_view(tensor)[...] = val
     return tensor
 
 
