@@ -11,10 +11,22 @@ import minimod
 def _cmd_bench(args: argparse.Namespace) -> int:
     from minimod.bench import runner  # noqa: PLC0415  (keeps `import minimod` light)
 
-    only = [s.strip() for s in args.only.split(",")] if args.only else None
-    env, results = runner.run(
-        only=only, threads=args.threads, repeats=args.repeats, progress=not args.quiet
-    )
+    only = [s.strip() for s in args.only.split(",") if s.strip()] if args.only else None
+    if args.plot:
+        runner.import_pyplot()  # fail before minutes of benchmarking, not after
+    try:
+        env, results = runner.run(
+            only=only,
+            threads=args.threads,
+            repeats=args.repeats,
+            warmup=args.warmup,
+            progress=not args.quiet,
+            use_torch=not args.no_torch,
+            use_ort=not args.no_ort,
+        )
+    except ValueError as exc:
+        print(f"python -m minimod bench: error: {exc}", file=sys.stderr)
+        return 2
     print(runner.format_table(env, results))
     if args.json:
         runner.write_json(args.json, env, results)
@@ -47,17 +59,47 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        msg = f"expected a positive integer, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m minimod", description=minimod.__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     bench = sub.add_parser("bench", help="run the fixed workloads, minimod beside PyTorch")
     bench.add_argument("--only", help="comma-separated workload ids, e.g. W1,W4")
-    bench.add_argument("--threads", type=int, help="threads for both runtimes (default: all CPUs)")
-    bench.add_argument("--repeats", type=int, default=30, help="timed samples per runtime (>= 30)")
+    bench.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="threads for every runtime: minimod, torch and ORT (default: minimod's choice, "
+        "see `python -m minimod info`)",
+    )
+    bench.add_argument(
+        "--repeats",
+        type=_positive_int,
+        default=30,
+        help="timed samples per runtime (default 30; quote medians of >= 30)",
+    )
+    bench.add_argument("--warmup", type=int, default=5, help="untimed calls first (default 5)")
     bench.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    bench.add_argument("--plot", metavar="PATH.png", help="also draw the ratios (needs matplotlib)")
+    bench.add_argument(
+        "--plot", metavar="PATH.png", help="also draw the ratios (needs matplotlib: minimod[plot])"
+    )
     bench.add_argument("--quiet", action="store_true", help="no progress bar on stderr")
+    bench.add_argument(
+        "--no-torch", action="store_true", help="minimod only, even if torch imports"
+    )
+    bench.add_argument(
+        "--no-ort", action="store_true", help="no ONNX Runtime column, even if onnxruntime imports"
+    )
     bench.set_defaults(func=_cmd_bench)
 
     info = sub.add_parser("info", help="version, CPU features, kernel path and threads")
