@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+import numpy as np
+
 import minimod
 
 
@@ -35,13 +37,68 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# The CPU flags that decide minimod's kernel paths, as the OS names them (Linux /proc/cpuinfo).
+_KERNEL_FLAGS = (
+    "sse2",
+    "sse4_2",
+    "avx",
+    "avx2",
+    "fma",
+    "f16c",
+    "avx512f",
+    "avx512bw",
+    "avx512dq",
+    "avx512vl",
+)
+
+
+def cpu_flags() -> list[str] | None:
+    """The kernel-relevant CPU flags the OS reports, or None where we cannot ask it cheaply.
+
+    Informational only: the kernel path itself comes from minimod's own CPUID/XGETBV check.
+    """
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    present = set(line.split(":", 1)[1].split())
+                    return [flag for flag in _KERNEL_FLAGS if flag in present]
+    except OSError:
+        pass
+    return None
+
+
+_THREAD_SOURCES = {
+    "set_num_threads": "set_num_threads()",
+    "MINIMOD_NUM_THREADS": "env var MINIMOD_NUM_THREADS",
+    "OMP_NUM_THREADS": "env var OMP_NUM_THREADS",
+    "cpus available": "default: the CPUs this process may use",
+}
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
+    import os  # noqa: PLC0415
+    import platform  # noqa: PLC0415
+
     from minimod import _core  # noqa: PLC0415
 
-    print(f"minimod {minimod.__version__}")
-    print(f"cpu features: best kernel path {_core.detected_isa()}")
-    print(f"kernel path in use: {_core.active_isa()} (MINIMOD_ISA may lower it)")
-    print(f"threads: {minimod.get_num_threads()} (from {_core.num_threads_source()})")
+    if args.threads is not None:
+        minimod.set_num_threads(args.threads)
+    source = _core.num_threads_source()
+    where = _THREAD_SOURCES.get(source, source)
+    if args.threads is not None:
+        where = "argument --threads"
+    flags = cpu_flags()
+    forced = os.environ.get("MINIMOD_ISA")
+    print(
+        f"minimod {minimod.__version__} (numpy {np.__version__}, python {platform.python_version()})"
+    )
+    print(f"cpu: {platform.machine()} {platform.processor() or ''}".rstrip())
+    print(f"cpu features: {' '.join(flags) if flags is not None else 'not reported by this OS'}")
+    print(f"best kernel path for this cpu: {_core.detected_isa()}")
+    chosen = "MINIMOD_ISA=" + forced if forced else "the best this cpu supports"
+    print(f"kernel path in use: {_core.active_isa()} ({chosen})")
+    print(f"threads: {minimod.get_num_threads()} ({where})")
     return 0
 
 
@@ -103,6 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     bench.set_defaults(func=_cmd_bench)
 
     info = sub.add_parser("info", help="version, CPU features, kernel path and threads")
+    info.add_argument(
+        "--threads",
+        type=_positive_int,
+        help="show the result of set_num_threads(N) (as bench does)",
+    )
     info.set_defaults(func=_cmd_info)
 
     convert = sub.add_parser(
