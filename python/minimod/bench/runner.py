@@ -1,9 +1,12 @@
-"""Timing the workloads: minimod and PyTorch interleaved in one process, medians and ratios.
+"""Timing the workloads: minimod, PyTorch and ONNX Runtime interleaved in one process.
 
-Both runtimes get the same weights (torch's initialisation, BatchNorm statistics randomised so the
-normalisation is not an identity) and the same seeded input. Calls alternate between the runtimes
-round by round, so a noisy neighbour slows both alike; each sample times enough back-to-back calls
-to last ~0.2 ms, so timer resolution does not dominate the sub-microsecond workloads.
+All runtimes get the same weights (torch's initialisation, BatchNorm statistics randomised so the
+normalisation is not an identity) and the same seeded input. Samples alternate between the runtimes
+round by round (the order rotates), so a noisy neighbour slows all alike. Before every timed sample
+the runner sleeps ~5 ms: torch's OpenMP workers (and ORT's) spin for a while after each call, and
+without the pause they would still be burning the second core while minimod's sample runs. Each
+sample times enough back-to-back calls to last ~0.2 ms, so timer resolution does not dominate the
+microsecond workloads.
 """
 
 from __future__ import annotations
@@ -18,9 +21,13 @@ from typing import Any, Callable
 import numpy as np
 
 import minimod
+from minimod.bench import onnx_peer
+from minimod.bench.progress import ProgressBar
 from minimod.bench.workloads import WORKLOADS, Workload
 
 _SAMPLE_SECONDS = 2e-4
+_PAUSE_SECONDS = 5e-3  # lets the peers' spinning thread pools go to sleep before each sample
+RUNTIMES = ("minimod", "torch", "ort")
 
 
 @dataclass
@@ -28,6 +35,7 @@ class Timing:
     median_us: float
     p90_us: float
     first_us: float
+    calls_per_sample: int
 
 
 @dataclass
@@ -36,9 +44,13 @@ class Result:
     name: str
     minimod: Timing | None = None
     torch: Timing | None = None
-    max_abs_diff: float | None = None
-    error: str | None = None
-    ratio: float | None = field(default=None)
+    ort: Timing | None = None
+    ratio_torch: float | None = None  # minimod median / torch median
+    ratio_ort: float | None = None  # minimod median / ORT median
+    max_abs_diff_torch: float | None = None
+    max_abs_diff_ort: float | None = None
+    error: str | None = None  # minimod could not run the workload
+    notes: list[str] = field(default_factory=list)  # a peer that could not run, and why
 
 
 def _try_import_torch() -> Any:
@@ -53,88 +65,134 @@ def _noop_hook(*_args: Any) -> None:
     return None
 
 
-def _build_pair(w: Workload, torch: Any) -> tuple[Callable, Callable | None, Any]:
-    """The minimod and torch callables for ``w`` with identical weights, and the input."""
+def _error_text(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def _torch_model(w: Workload, torch: Any) -> Any:
+    torch.manual_seed(0)
+    model = w.build(torch.nn)
+    gen = torch.Generator().manual_seed(1)
+    for mod in model.modules():
+        if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+            mod.running_mean.copy_(torch.randn(mod.num_features, generator=gen) * 0.1)
+            mod.running_var.copy_(torch.rand(mod.num_features, generator=gen) + 0.5)
+    return model.eval()
+
+
+def _build_calls(
+    w: Workload, torch: Any, ort: Any, threads: int, result: Result
+) -> dict[str, Callable[[], Any]]:
+    """The callables per runtime for ``w``, all with identical weights and input."""
     x = np.random.default_rng(0).standard_normal(w.input_shape, dtype=np.float32)
+    calls: dict[str, Callable[[], Any]] = {}
     mm_model = w.build(minimod.nn)
-    torch_call = None
+    t_model = None
     if torch is not None:
-        torch.manual_seed(0)
-        t_model = w.build(torch.nn)
-        gen = torch.Generator().manual_seed(1)
-        for mod in t_model.modules():
-            if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
-                mod.running_mean.copy_(torch.randn(mod.num_features, generator=gen) * 0.1)
-                mod.running_var.copy_(torch.rand(mod.num_features, generator=gen) + 0.5)
-        t_model.eval()
+        t_model = _torch_model(w, torch)
         mm_model.load_state_dict(t_model.state_dict())
-        tx = torch.from_numpy(x)
-        if w.hooks:
-            t_model.register_forward_pre_hook(_noop_hook)
-            t_model.register_forward_hook(_noop_hook)
-
-        def torch_call() -> Any:
-            with torch.inference_mode():
-                return t_model(tx)
-
     mm_model.eval()
     if w.hooks:
         mm_model.register_forward_pre_hook(_noop_hook)
         mm_model.register_forward_hook(_noop_hook)
-    return (lambda: mm_model(x)), torch_call, x
+    calls["minimod"] = lambda: mm_model(x)
+    if t_model is None:
+        return calls
+    if ort is not None:
+        if w.hooks:
+            result.notes.append("ort: n/a (forward hooks are a Python-module feature)")
+        else:
+            try:
+                path = onnx_peer.export(torch, t_model, x, w.id)
+                calls["ort"] = onnx_peer.session_call(ort, path, x, threads)
+            except Exception as exc:  # an exporter or ORT limitation: report it, keep the others
+                result.notes.append(f"ort: {_error_text(exc)}")
+    tx = torch.from_numpy(x)
+    if w.hooks:
+        t_model.register_forward_pre_hook(_noop_hook)
+        t_model.register_forward_hook(_noop_hook)
+
+    def torch_call() -> Any:
+        with torch.inference_mode():
+            return t_model(tx)
+
+    calls["torch"] = torch_call
+    return calls
 
 
-def _time_calls(fn: Callable, inner: int) -> float:
+def _time_calls(fn: Callable[[], Any], inner: int) -> float:
     start = time.perf_counter()
     for _ in range(inner):
         fn()
     return (time.perf_counter() - start) / inner
 
 
-def _first_call_us(fn: Callable) -> tuple[float, Any]:
+def _first_call(fn: Callable[[], Any]) -> tuple[float, np.ndarray]:
     start = time.perf_counter()
     out = fn()
-    return (time.perf_counter() - start) * 1e6, out
+    elapsed_us = (time.perf_counter() - start) * 1e6
+    if hasattr(out, "detach"):
+        out = out.detach().numpy()
+    return elapsed_us, np.asarray(out)
 
 
-def _summary(samples: list[float], first_us: float) -> Timing:
+def percentile(samples: list[float], q: float) -> float:
+    """The nearest-rank ``q`` quantile (0 <= q <= 1) of ``samples``."""
     ordered = sorted(samples)
-    p90 = ordered[min(len(ordered) - 1, int(round(0.9 * (len(ordered) - 1))))]
-    return Timing(statistics.median(ordered) * 1e6, p90 * 1e6, first_us)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def _bench_one(w: Workload, torch: Any, repeats: int, warmup: int) -> Result:
+def _summary(samples: list[float], first_us: float, inner: int) -> Timing:
+    return Timing(statistics.median(samples) * 1e6, percentile(samples, 0.9) * 1e6, first_us, inner)
+
+
+def _bench_one(
+    w: Workload, torch: Any, ort: Any, threads: int, repeats: int, warmup: int
+) -> Result:
     result = Result(w.id, w.name)
     try:
-        mm_call, torch_call, _ = _build_pair(w, torch)
+        calls = _build_calls(w, torch, ort, threads, result)
     except Exception as exc:  # a layer this build does not have yet: report, do not stop
-        result.error = f"{type(exc).__name__}: {exc}"
+        result.error = _error_text(exc)
         return result
-    calls = {"minimod": mm_call}
-    if torch_call is not None:
-        calls["torch"] = torch_call
     first, outputs, inner, samples = {}, {}, {}, {}
-    for name, fn in calls.items():
-        first[name], outputs[name] = _first_call_us(fn)
-        for _ in range(warmup):
-            fn()
+    for name, fn in list(calls.items()):
+        try:
+            time.sleep(_PAUSE_SECONDS)
+            first[name], outputs[name] = _first_call(fn)
+            for _ in range(warmup):
+                fn()
+        except Exception as exc:
+            if name == "minimod":
+                result.error = _error_text(exc)
+                return result
+            result.notes.append(f"{name}: {_error_text(exc)}")
+            del calls[name]
+            continue
         once = max(_time_calls(fn, 1), 1e-7)
         inner[name] = max(1, min(2000, int(_SAMPLE_SECONDS / once)))
         samples[name] = []
+    names = list(calls)
     for r in range(repeats):
-        order = list(calls) if r % 2 == 0 else list(reversed(calls))
-        for name in order:
+        shift = r % len(names)
+        for name in names[shift:] + names[:shift]:
+            time.sleep(_PAUSE_SECONDS)
             samples[name].append(_time_calls(calls[name], inner[name]))
-    result.minimod = _summary(samples["minimod"], first["minimod"])
+    result.minimod = _summary(samples["minimod"], first["minimod"], inner["minimod"])
+    mm_out = outputs["minimod"]
     if "torch" in calls:
-        result.torch = _summary(samples["torch"], first["torch"])
-        result.ratio = result.minimod.median_us / result.torch.median_us
-        ref = outputs["torch"].detach().numpy()
-        result.max_abs_diff = float(np.max(np.abs(np.asarray(outputs["minimod"]) - ref)))
+        result.torch = _summary(samples["torch"], first["torch"], inner["torch"])
+        result.ratio_torch = result.minimod.median_us / result.torch.median_us
+        result.max_abs_diff_torch = float(np.max(np.abs(mm_out - outputs["torch"])))
+    if "ort" in calls:
+        result.ort = _summary(samples["ort"], first["ort"], inner["ort"])
+        result.ratio_ort = result.minimod.median_us / result.ort.median_us
+        result.max_abs_diff_ort = float(np.max(np.abs(mm_out - outputs["ort"])))
     return result
 
 
-def environment(torch: Any) -> dict:
+def environment(torch: Any, ort: Any) -> dict:
     from minimod import _core  # noqa: PLC0415
 
     env = {
@@ -145,11 +203,28 @@ def environment(torch: Any) -> dict:
         "threads_from": _core.num_threads_source(),
         "numpy": np.__version__,
         "python": sys.version.split()[0],
+        "pause_ms": _PAUSE_SECONDS * 1e3,
     }
     if torch is not None:
         env["torch"] = torch.__version__
         env["torch_threads"] = torch.get_num_threads()
+    if ort is not None and torch is not None:
+        env["onnxruntime"] = ort.__version__
+        env["ort_threads"] = minimod.get_num_threads()
     return env
+
+
+def select(only: list[str] | None) -> list[str]:
+    """The workload ids to run: all, or those in ``only`` (case-insensitive), in table order."""
+    if not only:
+        return list(WORKLOADS)
+    by_lower = {wid.lower(): wid for wid in WORKLOADS}
+    unknown = [i for i in only if i.lower() not in by_lower]
+    if unknown:
+        msg = f"unknown workload id(s) {unknown}; choose from {', '.join(WORKLOADS)}"
+        raise ValueError(msg)
+    wanted = {by_lower[i.lower()] for i in only}
+    return [wid for wid in WORKLOADS if wid in wanted]
 
 
 def run(
@@ -158,28 +233,40 @@ def run(
     repeats: int = 30,
     warmup: int = 5,
     progress: bool = True,
+    use_torch: bool = True,
+    use_ort: bool = True,
 ) -> tuple[dict, list[Result]]:
-    """Runs the workloads (all, or the ids in ``only``); returns the environment and results."""
-    torch = _try_import_torch()
+    """Runs the workloads (all, or the ids in ``only``); returns the environment and results.
+
+    ``threads`` sets minimod's, torch's and ORT's thread counts alike (default: minimod's own
+    choice, see ``python -m minimod info``).
+    """
+    if repeats < 1 or warmup < 0:
+        msg = f"repeats must be >= 1 and warmup >= 0, got repeats={repeats}, warmup={warmup}"
+        raise ValueError(msg)
+    ids = select(only)
     if threads is not None:
         minimod.set_num_threads(threads)
+    n_threads = minimod.get_num_threads()
+    torch = _try_import_torch() if use_torch else None
+    ort = onnx_peer.available() if (use_ort and torch is not None) else None
     if torch is not None:
-        torch.set_num_threads(minimod.get_num_threads())
-    ids = only or list(WORKLOADS)
-    unknown = [i for i in ids if i not in WORKLOADS]
-    if unknown:
-        msg = f"unknown workload id(s) {unknown}; choose from {list(WORKLOADS)}"
-        raise ValueError(msg)
+        torch.set_num_threads(n_threads)
+    bar = ProgressBar(len(ids)) if progress else None
     results = []
-    for n, wid in enumerate(ids, 1):
+    for n, wid in enumerate(ids):
         w = WORKLOADS[wid]
-        if progress:
-            bar = "#" * n + "." * (len(ids) - n)
-            print(f"\r[{bar}] {n}/{len(ids)} {wid} {w.name:<22}", end="", file=sys.stderr, flush=True)
-        results.append(_bench_one(w, torch, repeats, warmup))
-    if progress:
-        print(file=sys.stderr)
-    return environment(torch), results
+        if bar:
+            bar.update(n, f"{wid} {w.name}")
+        results.append(_bench_one(w, torch, ort, n_threads, repeats, warmup))
+    if bar:
+        bar.update(len(ids), "done")
+        bar.close()
+    return environment(torch, ort), results
+
+
+def _fmt(value: float | None, spec: str, width: int) -> str:
+    return f"{'-':>{width}}" if value is None else f"{value:>{width}{spec}}"
 
 
 def format_table(env: dict, results: list[Result]) -> str:
@@ -187,48 +274,86 @@ def format_table(env: dict, results: list[Result]) -> str:
         f"minimod {env['minimod']} | kernels: {env['isa']} | threads: {env['threads']} "
         f"({env['threads_from']})"
     )
-    if "torch" in env:
-        head += f" | torch {env['torch']} ({env['torch_threads']} threads)"
-    else:
-        head += " | torch not installed: minimod only"
-    lines = [head, ""]
-    cols = f"{'id':<5}{'workload':<22}{'minimod med':>12}{'p90':>10}{'first':>10}"
-    cols += f"{'torch med':>12}{'p90':>10}{'first':>10}{'ratio':>8}{'max|diff|':>11}"
-    lines += [cols + "   (microseconds; ratio = minimod/torch median)", "-" * len(cols)]
+    head += (
+        f" | torch {env['torch']} ({env['torch_threads']} threads)"
+        if "torch" in env
+        else (" | torch not installed: minimod only")
+    )
+    if "onnxruntime" in env:
+        head += f" | onnxruntime {env['onnxruntime']} ({env['ort_threads']} threads)"
+    peers = [p for p, key in (("torch", "torch"), ("ort", "onnxruntime")) if key in env]
+    cols = f"{'id':<5}{'workload':<22}{'minimod med':>12}{'p90':>9}{'first':>9}"
+    for p in peers:
+        cols += f"{p + ' med':>12}{'p90':>9}{'first':>9}"
+    for p in peers:
+        cols += f"{'mm/' + p:>9}"
+    lines = [head, "", cols, "-" * len(cols)]
+    notes = []
     for r in results:
         row = f"{r.id:<5}{r.name:<22}"
-        if r.error:
+        if r.error or r.minimod is None:
             lines.append(row + f"  not run: {r.error}")
             continue
-        m = r.minimod
-        row += f"{m.median_us:>12.1f}{m.p90_us:>10.1f}{m.first_us:>10.1f}"
-        if r.torch:
-            t = r.torch
-            row += f"{t.median_us:>12.1f}{t.p90_us:>10.1f}{t.first_us:>10.1f}"
-            row += f"{r.ratio:>8.3f}{r.max_abs_diff:>11.2e}"
+        for t in [r.minimod] + [getattr(r, p) for p in peers]:
+            row += _fmt(t and t.median_us, ".1f", 12)
+            row += _fmt(t and t.p90_us, ".1f", 9) + _fmt(t and t.first_us, ".1f", 9)
+        for p in peers:
+            row += _fmt(getattr(r, f"ratio_{p}"), ".3f", 9)
         lines.append(row)
+        notes += [f"{r.id}: {note}" for note in r.notes]
+        for p in peers:
+            diff = getattr(r, f"max_abs_diff_{p}")
+            if diff is not None and diff > 1e-3:
+                notes.append(f"{r.id}: outputs differ from {p} by up to {diff:.2e}")
+    lines.append("")
+    lines.append(
+        "microseconds per call; med = median, p90 = 90th percentile, first = first call; "
+        "mm/X = minimod median / X median (below 1: minimod is faster)"
+    )
+    lines += notes
     return "\n".join(lines)
+
+
+def to_json(env: dict, results: list[Result]) -> dict:
+    return {"environment": env, "results": [asdict(r) for r in results]}
 
 
 def write_json(path: str, env: dict, results: list[Result]) -> None:
     with open(path, "w", encoding="utf-8") as f:
-        json.dump({"environment": env, "results": [asdict(r) for r in results]}, f, indent=2)
+        json.dump(to_json(env, results), f, indent=2)
+        f.write("\n")
 
 
-def write_plot(path: str, results: list[Result]) -> None:
+def import_pyplot() -> Any:
+    """matplotlib.pyplot on a file-only backend, or SystemExit saying how to install it."""
     try:
         import matplotlib  # noqa: PLC0415  (optional extra: pip install 'minimod[plot]')
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt  # noqa: PLC0415
     except ImportError as exc:
-        msg = "--plot needs matplotlib: pip install 'minimod[plot]'"
+        msg = "python -m minimod bench: error: --plot needs matplotlib: pip install 'minimod[plot]'"
         raise SystemExit(msg) from exc
-    done = [r for r in results if r.ratio is not None]
-    fig, ax = plt.subplots(figsize=(8, 0.4 * len(done) + 1.5))
-    ax.barh([f"{r.id} {r.name}" for r in done], [r.ratio for r in done], color="tab:blue")
+    return plt
+
+
+def write_plot(path: str, results: list[Result]) -> None:
+    plt = import_pyplot()
+    done = [r for r in results if r.ratio_torch is not None or r.ratio_ort is not None]
+    labels = [f"{r.id} {r.name}" for r in done]
+    ys = np.arange(len(done))
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(done) + 1.5))
+    for offset, peer, color in ((-0.2, "torch", "tab:blue"), (0.2, "ort", "tab:orange")):
+        ratios = [getattr(r, f"ratio_{peer}") for r in done]
+        if any(v is not None for v in ratios):
+            values = [np.nan if v is None else v for v in ratios]
+            ax.barh(ys + offset, values, height=0.4, color=color, label=f"minimod / {peer}")
+    ax.set_yticks(ys, labels)
     ax.axvline(1.0, color="k", lw=1)
+    ax.set_xscale("log")
     ax.invert_yaxis()
-    ax.set_xlabel("minimod / torch median latency (lower is better)")
+    ax.set_xlabel("median latency ratio, log scale (below 1: minimod is faster)")
+    ax.legend(loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)

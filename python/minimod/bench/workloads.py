@@ -25,6 +25,23 @@ def _mlp(nn: Any) -> Any:
     )
 
 
+def _flatten_layer(nn: Any) -> Any:
+    """``nn.Flatten()``, or a one-line stand-in when this minimod build has no Flatten layer yet.
+
+    The stand-in calls ``minimod.nn.functional.flatten(x, 1)``, which is what Flatten's forward
+    does, and has no parameters, so the state_dict copied from torch still matches.
+    """
+    if hasattr(nn, "Flatten"):
+        return nn.Flatten()
+    from minimod.nn.functional import flatten  # noqa: PLC0415
+
+    class _Flatten(nn.Module):
+        def forward(self, x: Any) -> Any:
+            return flatten(x, 1)
+
+    return _Flatten()
+
+
 def _cnn_small(nn: Any) -> Any:
     def stage(cin: int, cout: int, pool: bool) -> list:
         layers = [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
@@ -35,7 +52,7 @@ def _cnn_small(nn: Any) -> Any:
         *stage(32, 64, True),
         *stage(64, 128, False),
         nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
+        _flatten_layer(nn),
         nn.Linear(128, 10),
     )
 
@@ -95,7 +112,10 @@ WORKLOADS: dict[str, Workload] = {
         Workload("W4", "resnet18-b1", _resnet18, (1, 3, 224, 224)),
         Workload("W5a", "gemm", lambda nn: nn.Linear(1024, 1024), (256, 1024)),
         Workload(
-            "W5b", "conv3x3", lambda nn: nn.Conv2d(64, 64, 3, padding=1, bias=False), (1, 64, 56, 56)
+            "W5b",
+            "conv3x3",
+            lambda nn: nn.Conv2d(64, 64, 3, padding=1, bias=False),
+            (1, 64, 56, 56),
         ),
         Workload("W5c", "conv1x1", lambda nn: nn.Conv2d(256, 64, 1, bias=False), (1, 256, 56, 56)),
         Workload("W5d", "bn2d", lambda nn: nn.BatchNorm2d(64), (1, 64, 56, 56)),
@@ -106,8 +126,6 @@ WORKLOADS: dict[str, Workload] = {
             (1, 128, 56, 56),
         ),
         Workload("W6a", "call-overhead", lambda nn: nn.Linear(16, 16), (1, 16)),
-        Workload(
-            "W6b", "call-overhead-hooked", lambda nn: nn.Linear(16, 16), (1, 16), hooks=True
-        ),
+        Workload("W6b", "call-overhead-hooked", lambda nn: nn.Linear(16, 16), (1, 16), hooks=True),
     ]
 }
