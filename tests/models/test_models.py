@@ -3,7 +3,7 @@
 minimod loads torch's state_dict (BatchNorm statistics randomised so eval mode is not an
 identity) and its eval outputs must agree with torch's to 1e-4 relative (max |diff| / max |ref|).
 Without torch the same models are checked against float64 numpy forward passes
-(numpy_reference.py) computed from minimod's own state_dict.
+(model_numpy_reference.py) computed from minimod's own state_dict.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pytest
 import minimod
 import minimod.nn as mnn
 import model_zoo
-import numpy_reference
+import model_numpy_reference as numpy_reference
 
 
 def _rel_err(got: np.ndarray, want: np.ndarray) -> float:

@@ -2,7 +2,8 @@
 
 Written from the layers' definitions (not from minimod's code), so the model tests mean something
 without torch: convolution as a sum over kernel taps of strided input slices, eval-mode batch
-norm from the running statistics, max pooling with -inf padding.
+norm from the running statistics, max pooling with -inf padding. (Test helper modules share one
+import namespace, hence a name apart from tests/inference/numpy_reference.py.)
 """
 
 from __future__ import annotations
