@@ -91,7 +91,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
     flags = cpu_flags()
     forced = os.environ.get("MINIMOD_ISA")
     print(
-        f"minimod {minimod.__version__} (numpy {np.__version__}, python {platform.python_version()})"
+        f"minimod {minimod.__version__} "
+        f"(numpy {np.__version__}, python {platform.python_version()})"
     )
     print(f"cpu: {platform.machine()} {platform.processor() or ''}".rstrip())
     print(f"cpu features: {' '.join(flags) if flags is not None else 'not reported by this OS'}")

@@ -351,3 +351,16 @@ def test_state_dict_of_optimized_model_loads_into_a_plain_model():
     plain = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU())
     plain.load_state_dict(sd)
     np.testing.assert_allclose(plain(X), model(X), rtol=1e-5, atol=1e-5)
+
+
+def test_concurrent_calls_are_bitwise_equal_to_serial():
+    from concurrent.futures import ThreadPoolExecutor
+
+    opt = minimod.optimize_for_inference(randomise(build("W3", nn), 16).eval())
+    rng = np.random.default_rng(17)
+    inputs = [rng.standard_normal((1, 3, 32, 32)).astype(np.float32) for _ in range(16)]
+    serial = [opt(x) for x in inputs]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        concurrent = list(pool.map(opt, inputs))
+    for a, b in zip(serial, concurrent):
+        np.testing.assert_array_equal(a, b)

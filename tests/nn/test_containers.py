@@ -188,7 +188,9 @@ def scenario(rt: SimpleNamespace) -> list[str]:  # noqa: PLR0915 - one long scri
     log("ml del -2:", lambda: ml.__delitem__(slice(-2, None)))
     log.state("ml after del", ml)
     log("ml insert 1", lambda: ml.insert(1, mk(nn.Sigmoid())))
-    log("ml insert -1", lambda: ml.insert(-1, mk(nn.SiLU())))
+    # torch's insert(-1) raises KeyError after shifting half the list; minimod raises before any
+    # change (tested below), so the scenario does it on a list of its own.
+    log("ml insert -1", lambda: nn.ModuleList([nn.ReLU(), nn.Tanh()]).insert(-1, nn.SiLU()))
     log.state("ml after insert", ml)
     log("ml append", lambda: ml.append(mk(nn.ReLU())))
     log("ml extend", lambda: ml.extend([mk(nn.ReLU()), mk(nn.ReLU())]))
@@ -437,6 +439,22 @@ def test_module_list_slicing_renumbers_and_insert_shifts():
     assert list(ml) == [mods[0], new, *mods[1:]]
     with pytest.raises(TypeError, match="^ModuleList.extend should be called with an iterable, but got int$"):
         ml.extend(3)
+
+
+def test_module_list_insert_bad_input_leaves_the_list_intact():
+    # Documented differences from torch, whose insert corrupts the list on these inputs.
+    a, b, c = mnn.ReLU(), mnn.Tanh(), mnn.GELU()
+    ml = mnn.ModuleList([a, b])
+    with pytest.raises(KeyError, match="-1"):  # torch's exception, raised before any change
+        ml.insert(-1, c)
+    assert list(ml) == [a, b] and list(ml._modules) == ["0", "1"]
+    with pytest.raises(TypeError, match="^int is not a Module subclass$"):
+        ml.insert(0, 3)
+    assert list(ml) == [a, b]
+    ml.insert(10, c)  # past the end: appended, as list.insert does (torch leaves key '10')
+    assert list(ml) == [a, b, c] and list(ml._modules) == ["0", "1", "2"]
+    ml.insert(0, c)
+    assert list(ml) == [c, a, b, c] and ml[3] is c
 
 
 def test_module_dict_order_and_errors():

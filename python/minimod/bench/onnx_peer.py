@@ -1,6 +1,7 @@
 """ONNX Runtime as a third column: the torch model exported once to ONNX, run by an ORT session.
 
-Optional: used only when both ``onnxruntime`` and ``onnx`` import (``pip install 'minimod[bench]'``).
+Optional: used only when both ``onnxruntime`` and ``onnx`` import
+(``pip install 'minimod[bench]'``).
 The export uses TorchScript tracing (``dynamo=False``), which needs no onnxscript. Exported files
 are cached in the temp dir under a key made of the workload id, the torch version and a hash of the
 weights, so a second ``bench`` run skips the export and a changed model never reuses a stale file.
@@ -18,7 +19,7 @@ import numpy as np
 
 
 def available() -> Any:
-    """The onnxruntime module when it (and onnx, which torch's exporter needs) imports, else None."""
+    """The onnxruntime module when it and onnx (torch's exporter needs it) import, else None."""
     try:
         import onnx  # noqa: F401, PLC0415
         import onnxruntime  # noqa: PLC0415

@@ -306,10 +306,10 @@ def format_table(env: dict, results: list[Result]) -> str:
             if diff is not None and diff > 1e-3:
                 notes.append(f"{r.id}: outputs differ from {p} by up to {diff:.2e}")
     lines.append("")
-    lines.append(
-        "microseconds per call; med = median, p90 = 90th percentile, first = first call; "
-        "mm/X = minimod median / X median (below 1: minimod is faster)"
-    )
+    legend = "microseconds per call; med = median, p90 = 90th percentile, first = first call"
+    if peers:
+        legend += "; mm/X = minimod median / X median (below 1: minimod is faster)"
+    lines.append(legend)
     lines += notes
     return "\n".join(lines)
 

@@ -304,8 +304,22 @@ class ModuleList(Module):
         return [key for key in super().__dir__() if not key.isdigit()]
 
     def insert(self, index: int, module: Module) -> None:
-        """Insert ``module`` before ``index``. No bounds or type check, and returns None (torch)."""
+        """Insert ``module`` before ``index`` (0 <= index; past the end appends); returns None.
+
+        torch's version leaves a broken list on bad input: a negative index raises KeyError('-1')
+        after shifting half the entries (a module appears twice), an index past the end leaves a
+        gap in the keys ('0', '1', '5'), and a non-Module is stored as a child. minimod raises
+        the same KeyError before changing anything, appends past the end as ``list.insert``
+        does, and refuses a non-Module with add_module's TypeError.
+        """
+        index = operator.index(index)
+        if index < 0:
+            raise KeyError("-1")
+        if not isinstance(module, Module) and module is not None:
+            msg = f"{type(module).__name__} is not a Module subclass"
+            raise TypeError(msg)
         modules = self._modules
+        index = min(index, len(modules))
         for i in range(len(modules), index, -1):
             modules[str(i)] = modules[str(i - 1)]
         modules[str(index)] = module

@@ -87,6 +87,54 @@ def test_matches_torch_grid(nd):
         compare(torch, m, t, x)
 
 
+def conv_reference64(x, w, b, stride, padding, dilation, groups, mode):
+    """float64 convolution from the definition: pad (np.pad with the mode's numpy name), take
+    dilated windows at the strides, contract each group's channels and taps."""
+    nd = w.ndim - 2
+    unbatched = x.ndim == nd + 1
+    x = x[None] if unbatched else x
+    k = w.shape[2:]
+    if padding == "valid":
+        before = after = [0] * nd
+    elif padding == "same":
+        total = [d * (kk - 1) for kk, d in zip(k, dilation)]
+        before = [t // 2 for t in total]
+        after = [t - t // 2 for t in total]
+    else:
+        before = after = [padding] * nd if isinstance(padding, int) else list(padding)
+    np_mode = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}[mode]
+    xp = np.pad(x.astype(np.float64), [(0, 0), (0, 0), *zip(before, after)], mode=np_mode)
+    span = [d * (kk - 1) + 1 for kk, d in zip(k, dilation)]
+    win = np.lib.stride_tricks.sliding_window_view(xp, span, axis=tuple(range(2, 2 + nd)))
+    win = win[(slice(None), slice(None), *(slice(None, None, st) for st in stride), *(slice(None, None, d) for d in dilation))]
+    cin_g, cout_g = x.shape[1] // groups, w.shape[0] // groups
+    parts = [
+        np.tensordot(win[:, g * cin_g : (g + 1) * cin_g], w[g * cout_g : (g + 1) * cout_g].astype(np.float64),
+                     axes=([1, *range(2 + nd, 2 + 2 * nd)], [1, *range(2, 2 + nd)]))
+        for g in range(groups)
+    ]  # fmt: skip
+    out = np.moveaxis(np.concatenate(parts, axis=-1), -1, 1)
+    if b is not None:
+        out = out + np.asarray(b, np.float64).reshape(1, -1, *([1] * nd))
+    return out[0] if unbatched else out
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_grid_matches_float64_reference(nd):
+    # The configurations of test_matches_torch_grid, checked without torch.
+    rng = np.random.default_rng(nd)
+    for cfg in grid(nd, 60, seed=10 + nd):
+        m = getattr(nn, CLASSES[nd])(cfg["cin"], cfg["cout"], cfg["k"], stride=cfg["s"], padding=cfg["padding"],
+                                     dilation=cfg["d"], groups=cfg["groups"], bias=cfg["bias"], padding_mode=cfg["mode"])
+        lead = () if cfg["batch"] < 0 else (cfg["batch"],)
+        x = rng.standard_normal((*lead, cfg["cin"], *cfg["size"])).astype(np.float32)
+        want = conv_reference64(x, np.asarray(m.weight), None if m.bias is None else np.asarray(m.bias),
+                                m.stride, m.padding, m.dilation, m.groups, m.padding_mode)
+        out = m(x)
+        assert out.shape == want.shape, cfg
+        np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-5, err_msg=str(cfg))
+
+
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("nd", [1, 2, 3])
 def test_padding_modes_and_layouts(nd, mode):

@@ -1,0 +1,27 @@
+"""
+Raw kernel entry points for tests and benchmarks.
+"""
+from __future__ import annotations
+import collections.abc
+import numpy
+import typing
+__all__: list[str] = ['conv_nd', 'conv_path', 'gemm_config', 'sgemm']
+def conv_nd(input: typing.Any, weight: typing.Any, bias: typing.Any, stride: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], pad_before: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], pad_after: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], dilation: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], groups: typing.SupportsInt | typing.SupportsIndex, relu: bool = False, path: str = 'auto') -> numpy.ndarray:
+    """
+    conv_nd through a forced path: auto, reference (naive loops), gemm_1x1, shift_gemm, depthwise or im2col_gemm (ValueError when the path does not apply).
+    """
+def conv_path(input: typing.Any, weight: typing.Any, stride: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], pad_before: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], pad_after: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], dilation: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], groups: typing.SupportsInt | typing.SupportsIndex) -> str:
+    """
+    The path conv_nd routes these arguments to.
+    """
+def gemm_config() -> dict:
+    """
+    The GEMM table of the active ISA: microkernel tile (mr x nr) and cache blocks.
+    """
+def sgemm(a: typing.Any, b: typing.Any, bias: typing.Any = None, bias_per_row: bool = False, relu: bool = False, reference: bool = False, parallel: bool = True) -> numpy.ndarray:
+    """
+    C = a @ b (+ bias per column, or per row with bias_per_row) (then ReLU), through the dispatched
+    GEMM (the active ISA; small-M path for M <= 8 when a or b has a unit stride) or, with
+    reference=True, the naive float64-accumulating loops. a and b may have any strides (their
+    transposes, slices and negative strides are read in place: this tests the packing routines).
+    """
