@@ -21,6 +21,13 @@ inline pybind11::array new_f32_output(const std::vector<std::int64_t>& shape) {
   return storage_as_array(std::make_shared<Storage>(shape, DType::Float32, /*zero_fill=*/false));
 }
 
+// True for native-byte-order float32. Not dtype identity alone: numpy makes a new dtype object
+// when it unpickles an array (multiprocessing, pickle.load), which is still float32.
+inline bool is_float32(const pybind11::dtype& dt) {
+  const pybind11::dtype f32 = pybind11::dtype::of<float>();
+  return dt.is(f32) || dt.equal(f32);
+}
+
 // The input as a float32, C-contiguous array. Raises RuntimeError naming the op and the dtype when
 // it is not float32 (no silent cast, as torch refuses mixed dtypes); makes a contiguous copy only
 // when the layout needs one.
@@ -29,7 +36,7 @@ inline pybind11::array_t<float, pybind11::array::c_style> require_f32(const pybi
   namespace py = pybind11;
   py::array arr = py::array::ensure(x);
   if (!arr) throw py::type_error(std::string(op) + ": expected a numpy array or array-like input");
-  if (!arr.dtype().is(py::dtype::of<float>())) {
+  if (!is_float32(arr.dtype())) {
     throw std::runtime_error(std::string(op) + ": expected input of dtype float32, but got " +
                              py::str(arr.dtype()).cast<std::string>() +
                              "; minimod computes in float32: convert with x.astype(np.float32)");

@@ -9,6 +9,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -159,6 +160,14 @@ ConvInputs conv_inputs(const py::handle& x_in, const py::handle& w_in, const py:
     }
     if (p.dilation[i] < 1) throw py::value_error("conv_nd: dilation must be positive");
     if (p.kernel[i] < 1) throw py::value_error("conv_nd: kernel size must be positive");
+    // [reliability] Huge padding or dilation must not overflow int64 (undefined behaviour, then a
+    // wrong size): every value is non-negative here, so compare against the headroom instead.
+    constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+    if (p.pad_before[i] > kMax - p.in_size[i] || p.pad_after[i] > kMax - p.in_size[i] - p.pad_before[i] ||
+        p.dilation[i] > kMax / p.kernel[i]) {
+      throw std::runtime_error("conv_nd: padding or dilation is too large: the padded input or the dilated "
+                               "kernel size overflows int64");
+    }
     const std::int64_t padded = p.in_size[i] + p.pad_before[i] + p.pad_after[i];
     const std::int64_t span = p.dilation[i] * (p.kernel[i] - 1) + 1;
     if (padded < span) {
@@ -211,7 +220,7 @@ struct StridedView {
 
 StridedView strided_f32(const py::handle& h, int ndim, const char* what) {
   py::array arr = py::array::ensure(h);
-  if (!arr || !arr.dtype().is(py::dtype::of<float>())) {
+  if (!arr || !is_float32(arr.dtype())) {  // [reliability] unpickled float32 too
     throw py::type_error(std::string(what) + " must be a float32 numpy array");
   }
   if (arr.ndim() != ndim) {

@@ -83,7 +83,7 @@ py::array activation(const py::handle& x_in, Activation op, float a, float b) {
 }
 
 void activation_inplace(py::array x, Activation op, float a, float b) {
-  if (!x.dtype().is(py::dtype::of<float>()) || !(x.flags() & py::array::c_style) || !x.writeable())
+  if (!is_float32(x.dtype()) || !(x.flags() & py::array::c_style) || !x.writeable())  // [reliability]
     throw py::value_error("in-place activation needs a writeable C-contiguous float32 array");
   float* data = static_cast<float*>(x.mutable_data());
   const std::int64_t n = numel(shape_of(x));
@@ -319,7 +319,11 @@ py::array avg_pool2d(const py::handle& x_in, const std::vector<std::int64_t>& ke
   if (divisor < 0) {
     // torch divides by a negative override as given; the kernel treats divisor <= 0 as "none",
     // so fold the sign in afterwards.
-    avg_pool2d_f32(src, dst, g.planes, g.ih, g.iw, g.oh, g.ow, w, count_include_pad, -divisor);
+    // [reliability] -INT64_MIN overflows; INT64_MAX rounds to the same float divisor (2^63).
+    const std::int64_t magnitude = divisor == std::numeric_limits<std::int64_t>::min()
+                                       ? std::numeric_limits<std::int64_t>::max()
+                                       : -divisor;
+    avg_pool2d_f32(src, dst, g.planes, g.ih, g.iw, g.oh, g.ow, w, count_include_pad, magnitude);
     const std::int64_t n = numel(g.out_shape);
     for (std::int64_t i = 0; i < n; ++i) dst[i] = -dst[i];
   } else {

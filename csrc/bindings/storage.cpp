@@ -113,6 +113,11 @@ Every parameter, buffer and forward output of minimod lives in a Storage. numpy 
       },
       py::arg("shape"), py::arg("dtype") = "float32", py::arg("zero") = true,
       "A new numpy array backed by native aligned Storage (zero-filled unless zero=False).");
+
+  m.def(
+      "_storage_stats",
+      [] { return py::make_tuple(Storage::live_count(), Storage::live_bytes()); },
+      "(live Storage objects, bytes they hold), process-wide: for leak and lifetime tests.");
 }
 
 }  // namespace minimod::bindings

@@ -1,5 +1,6 @@
 #include "core/storage.h"
 
+#include <atomic>
 #include <cstring>
 #include <limits>
 #include <stdexcept>
@@ -8,6 +9,9 @@
 namespace minimod {
 
 namespace {
+std::atomic<std::int64_t> g_live_count{0};
+std::atomic<std::int64_t> g_live_bytes{0};
+
 std::int64_t checked_numel(const std::vector<std::int64_t>& shape, std::size_t itemsize) {
   std::int64_t n = 1;
   for (std::int64_t d : shape) {
@@ -33,6 +37,16 @@ Storage::Storage(std::vector<std::int64_t> shape, DType dtype, bool zero_fill)
       numel_(checked_numel(shape_, dtype_info(dtype).itemsize)),
       data_(aligned_alloc_bytes(nbytes())) {
   if (zero_fill) std::memset(data_.get(), 0, nbytes());
+  g_live_count.fetch_add(1, std::memory_order_relaxed);
+  g_live_bytes.fetch_add(static_cast<std::int64_t>(nbytes()), std::memory_order_relaxed);
 }
+
+Storage::~Storage() {
+  g_live_count.fetch_sub(1, std::memory_order_relaxed);
+  g_live_bytes.fetch_sub(static_cast<std::int64_t>(nbytes()), std::memory_order_relaxed);
+}
+
+std::int64_t Storage::live_count() noexcept { return g_live_count.load(std::memory_order_relaxed); }
+std::int64_t Storage::live_bytes() noexcept { return g_live_bytes.load(std::memory_order_relaxed); }
 
 }  // namespace minimod

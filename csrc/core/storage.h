@@ -23,6 +23,8 @@ class Storage {
   // std::length_error when the byte count would overflow.
   Storage(std::vector<std::int64_t> shape, DType dtype, bool zero_fill = true);
 
+  ~Storage();
+
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
 
@@ -37,6 +39,11 @@ class Storage {
   // pre-packed, where a write would otherwise be silently ignored.
   bool read_only() const noexcept { return read_only_.load(std::memory_order_acquire); }
   void set_read_only(bool value) noexcept { read_only_.store(value, std::memory_order_release); }
+
+  // How many Storages are alive and how many bytes they hold, process-wide: lets tests prove that
+  // deleting a model frees its memory (and that a numpy view still held keeps exactly its own).
+  static std::int64_t live_count() noexcept;
+  static std::int64_t live_bytes() noexcept;
 
  private:
   std::vector<std::int64_t> shape_;

@@ -127,3 +127,81 @@ def test_flush_denormal_stays_inside_minimod():
         assert (tiny * np.float32(1.0))[0] != 0.0
     finally:
         minimod.set_flush_denormal(False)
+
+
+def _run_python(code: str, env: dict | None = None) -> str:
+    full_env = {k: v for k, v in os.environ.items() if k not in ("MINIMOD_NUM_THREADS", "OMP_NUM_THREADS")}
+    full_env.update(env or {})
+    out = subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs sched_setaffinity")
+def test_default_thread_count_follows_the_affinity_mask_not_the_host():
+    # Restricting the process to one CPU before the pool starts gives one thread, whatever the
+    # host's core count; an environment variable still wins over the mask.
+    code = (
+        "import os; os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]}); import minimod; "
+        "from minimod import _core; print(minimod.get_num_threads(), _core.num_threads_source())"
+    )
+    assert _run_python(code) == "1 cpus available"
+    assert _run_python(code, {"OMP_NUM_THREADS": "3"}) == "3 OMP_NUM_THREADS"
+    assert _run_python(code, {"MINIMOD_NUM_THREADS": "2", "OMP_NUM_THREADS": "3"}) == "2 MINIMOD_NUM_THREADS"
+
+
+def test_thread_count_is_read_when_the_pool_starts_not_at_import():
+    code = (
+        "import os, minimod; os.environ['MINIMOD_NUM_THREADS'] = '3'; "
+        "from minimod import _core; print(minimod.get_num_threads(), _core.num_threads_source())"
+    )
+    assert _run_python(code) == "3 MINIMOD_NUM_THREADS"
+
+
+def test_invalid_environment_values_fall_through_to_the_next_source():
+    code = "import minimod; from minimod import _core; print(minimod.get_num_threads(), _core.num_threads_source())"
+    assert _run_python(code, {"MINIMOD_NUM_THREADS": "zero", "OMP_NUM_THREADS": "2"}) == "2 OMP_NUM_THREADS"
+    assert _run_python(code, {"MINIMOD_NUM_THREADS": "-4", "OMP_NUM_THREADS": "0"}).endswith("cpus available")
+
+
+def test_one_thread_runs_models_on_the_calling_thread():
+    # OS threads counted after the imports (numpy's BLAS may start its own) and after the calls.
+    code = (
+        "import os, threading, numpy as np, minimod, minimod.nn as nn; minimod.set_num_threads(1); "
+        "before = len(os.listdir('/proc/self/task')); "
+        "m = nn.Sequential(nn.Conv2d(3, 16, 3), nn.ReLU(), nn.Linear(30, 10)).eval(); "
+        "[m(np.ones((4, 3, 32, 32), np.float32)) for _ in range(20)]; "
+        "from minimod import _core; print(_core._pool_size(), threading.active_count(), "
+        "len(os.listdir('/proc/self/task')) - before)"
+    )
+    pool, py_threads, new_os_threads = _run_python(code).split()
+    assert (pool, py_threads, new_os_threads) == ("0", "1", "0")
+
+
+def _task_cpu_ticks() -> dict:
+    ticks = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            ticks[tid] = int(fields[11]) + int(fields[12])  # utime + stime (fields 14 and 15)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return ticks
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="needs /proc/self/task")
+def test_idle_pool_threads_sleep_per_thread(restore_threads):
+    # Per thread, from the kernel's accounting: after a real model call, no worker burns CPU.
+    import minimod.nn as nn
+
+    minimod.set_num_threads(2)
+    model = nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 32, 3)).eval()
+    model(np.ones((2, 3, 64, 64), np.float32))
+    assert _core._pool_size() == 1
+    time.sleep(0.05)  # past the short post-job spin
+    before = _task_cpu_ticks()
+    time.sleep(1.0)
+    after = _task_cpu_ticks()
+    hz = os.sysconf("SC_CLK_TCK")
+    busiest = max((after[t] - before.get(t, 0)) / hz for t in after)
+    assert busiest < 0.05, f"a thread used {busiest:.3f} s of CPU in 1 s of idling"

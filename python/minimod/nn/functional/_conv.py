@@ -112,6 +112,7 @@ def _conv(nd: int, input: Any, weight: Any, bias: Any, stride: Any, padding: Any
     # arguments, the checked path below re-examines them and raises torch's exact error.
     if (isinstance(input, np.ndarray) and isinstance(weight, np.ndarray) and input.ndim == nd + 2
             and input.dtype == _F32 and weight.dtype == _F32 and type(groups) is int
+            and weight.ndim >= 1 and weight.shape[0] >= groups  # torch refuses fewer filters than groups
             and (bias is None or isinstance(bias, np.ndarray))):
         s = _fast_tuple(stride, nd)
         d = _fast_tuple(dilation, nd)

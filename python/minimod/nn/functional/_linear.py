@@ -78,12 +78,16 @@ def _linear_slow(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarr
     out = _core.linear(x, w2, b if fused else None)
     if not fused:
         try:
-            np.broadcast_shapes(b.shape, out.shape)
+            broadcast = np.broadcast_shapes(b.shape, out.shape)
         except ValueError:
             msg = (f"The expanded size of the tensor ({n}) must match the existing size "
                    f"({b.shape[-1]}) at non-singleton dimension 1.  Target sizes: [{m}, {n}].  "
                    f"Tensor sizes: {list(b.shape)}")
             raise RuntimeError(msg) from None
+        if broadcast != out.shape:  # the bias may not grow the output (torch adds in place)
+            msg = (f"output with shape {list(out.shape)} doesn't match the broadcast shape "
+                   f"{list(broadcast)}")
+            raise RuntimeError(msg)
         out = out + b
     if w.ndim == 1:
         out = out[..., 0]
