@@ -3,6 +3,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <memory>
 #include <stdexcept>
 
@@ -29,6 +30,12 @@ std::vector<py::ssize_t> c_strides(const Storage& s) {
   const auto& shape = s.shape();
   std::vector<py::ssize_t> strides(shape.size());
   py::ssize_t step = static_cast<py::ssize_t>(dtype_info(s.dtype()).itemsize);
+  if (s.numel() == 0) {
+    // An empty array may have any strides; the running product below could overflow for a
+    // shape like (0, 2**63 - 1) (found by the UBSan fuzz run), so give every axis the itemsize.
+    std::fill(strides.begin(), strides.end(), step);
+    return strides;
+  }
   for (std::size_t i = shape.size(); i-- > 0;) {
     strides[i] = step;
     step *= static_cast<py::ssize_t>(shape[i] > 0 ? shape[i] : 1);

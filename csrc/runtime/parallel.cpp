@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <exception>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -118,12 +119,26 @@ struct Job {
   std::int64_t chunks = 0;
   std::atomic<std::int64_t> next{0};
   std::atomic<std::int64_t> done{0};
+  // The first exception a chunk threw (e.g. std::bad_alloc growing a workspace on a worker):
+  // kept here and rethrown by parallel_for in the caller, instead of escaping a worker thread
+  // (std::terminate).
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
 };
 
-void run_chunk(const Job& job, std::int64_t c) {
+void run_chunk(Job& job, std::int64_t c) {
   std::int64_t begin = job.n * c / job.chunks;
   std::int64_t end = job.n * (c + 1) / job.chunks;
-  if (begin < end) (*job.body)(begin, end);
+  if (begin >= end) return;
+  try {
+    (*job.body)(begin, end);
+  } catch (...) {
+    if (!job.failed.exchange(true)) job.error = std::current_exception();
+  }
+}
+
+void rethrow_if_failed(const Job& job) {
+  if (job.error) std::rethrow_exception(job.error);
 }
 
 // Takes chunks until none are left; returns how many this thread ran.
@@ -289,10 +304,14 @@ void parallel_for(std::int64_t n, std::int64_t grain,
   }
   if (!t_in_worker) {
     if (std::shared_ptr<Pool> pool = pool_for(threads)) {
-      if (pool->try_run(job)) return;
+      if (pool->try_run(job)) {
+        rethrow_if_failed(job);
+        return;
+      }
     }
   }
   for (std::int64_t c = 0; c < job.chunks; ++c) run_chunk(job, c);  // busy or nested: same chunks
+  rethrow_if_failed(job);
 }
 
 int get_num_threads() { return resolve_threads().count; }

@@ -20,7 +20,8 @@
 namespace minimod {
 
 // Calls body(begin, end) on disjoint chunks covering [0, n). Blocks until all chunks are done.
-// Bodies must not throw.
+// If a body throws, the remaining chunks still run and the first exception is rethrown here, in
+// the calling thread, once all chunks are done (so std::bad_alloc becomes a Python MemoryError).
 void parallel_for(std::int64_t n, std::int64_t grain,
                   const std::function<void(std::int64_t, std::int64_t)>& body);
 

@@ -394,3 +394,61 @@ def _no_crash(run):
         assert str(e).strip()
         return
     assert isinstance(out, np.ndarray)
+
+
+# ---------------------------------------------------------------------------------------------
+# pad and unflatten
+# ---------------------------------------------------------------------------------------------
+
+
+@given(st.data())
+def test_pad(data):
+    x = data.draw(arrays(max_dim=4))
+    pads = data.draw(st.lists(hyper_int(-3, 3), max_size=7))
+    mode = data.draw(st.sampled_from(["constant"] * 3 + ["reflect", "replicate", "circular", "wrap"]))
+    value = data.draw(st.sampled_from([None, 0.0, 2.5]))
+
+    def run():
+        try:
+            return F.pad(x, pads, mode, value)
+        except NotImplementedError as e:  # torch's type: unknown mode, unsupported pad size
+            assert str(e).strip()
+            raise ValueError(str(e)) from None
+
+    def reference():
+        ref.require(mode == "constant", "only constant mode has a reference here")
+        ref.require(len(pads) % 2 == 0 and len(pads) // 2 <= x.ndim, "pad length")
+        (xx,) = _f64(x) if x.dtype.kind in "fiub" else (None,)
+        ref.require(xx is not None, "numeric")
+        widths = [(0, 0)] * x.ndim
+        for i in range(len(pads) // 2):
+            widths[x.ndim - 1 - i] = (pads[2 * i], pads[2 * i + 1])
+        shape = [s + a + b for s, (a, b) in zip(x.shape, widths)]
+        ref.require(all(s >= 0 for s in shape), "negative output size")
+        ref.check_size(shape)
+        if x.ndim == 0:
+            return xx.copy()
+        # padded in the input's dtype, as torch fills an int tensor with int(value)
+        grown = np.pad(np.asarray(x), [(max(a, 0), max(b, 0)) for a, b in widths],
+                       constant_values=value or 0).astype(np.float64)
+        crop = tuple(slice(max(-a, 0), grown.shape[i] - max(-b, 0)) for i, (a, b) in enumerate(widths))
+        return grown[crop]
+
+    if mode == "constant" and x.dtype.kind in "fiub":
+        ref.run_and_check(run, reference, must_succeed=False, compare=is_finite(x))
+    else:
+        _no_crash(run)
+
+
+@given(st.data())
+def test_unflatten(data):
+    x = data.draw(arrays(max_dim=6))
+    dim = data.draw(hyper_int(-5, 5))
+    sizes = data.draw(st.lists(st.one_of(st.integers(-2, 6), st.sampled_from([2**31, 2**62])), max_size=4))
+    out = None
+    try:
+        out = F.unflatten(x, dim, sizes)
+    except ref.ALLOWED as e:
+        assert str(e).strip()
+    if out is not None:
+        assert out.size == x.size and np.array_equal(np.asarray(out).reshape(-1), np.asarray(x).reshape(-1))

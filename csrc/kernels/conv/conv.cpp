@@ -9,6 +9,7 @@
 #include "common/aligned.h"
 #include "kernels/conv/depthwise.h"
 #include "kernels/conv/im2col.h"
+#include "kernels/conv/winograd.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/pack.h"
 #include "kernels/gemm/parallel_slices.h"
@@ -26,6 +27,9 @@ namespace minimod::kernels {
 //   kernel 1 (every dim), stride 1, no padding          Gemm1x1     per (n, g): W_g (C_out/g x
 //                                                                   C_in/g) * X_g (C_in/g x HW),
 //                                                                   the input planes ARE B
+//   2-d 3x3, stride 1, dilation 1, groups 1, enough    Winograd    F(2x2, 3x3): 16 GEMMs on
+//     tiles of 2x2 outputs and >= 16 channels in and                transformed tiles, 2.25x
+//     out (winograd_wins)                                           fewer multiply-adds
 //   stride 1 (every dim), and the padded-width output   ShiftGemm   per (n, g): GEMM on a zero-
 //     grid at most twice the real one                               padded copy; B row k is the
 //                                                                   copy shifted by tap k
@@ -93,6 +97,8 @@ const char* conv_path_name(ConvPath path) {
       return "depthwise";
     case ConvPath::Im2colGemm:
       return "im2col_gemm";
+    case ConvPath::Winograd:
+      return "winograd";
     default:
       return "auto";
   }
@@ -101,6 +107,7 @@ const char* conv_path_name(ConvPath path) {
 ConvPath conv_route(const ConvParams& p) {
   if (is_depthwise(p)) return ConvPath::Depthwise;
   if (is_pointwise(p)) return ConvPath::Gemm1x1;
+  if (winograd_wins(p)) return ConvPath::Winograd;
   if (shift_applies(p)) return ConvPath::ShiftGemm;
   return ConvPath::Im2colGemm;
 }
@@ -113,6 +120,8 @@ bool conv_path_applies(ConvPath path, const ConvParams& p) {
       return is_depthwise(p);
     case ConvPath::ShiftGemm:
       return is_unit_stride(p);
+    case ConvPath::Winograd:
+      return winograd_applies(p);
     default:
       return true;
   }
@@ -378,6 +387,9 @@ void conv_forward(const ConvParams& p, const float* x, const float* w, const flo
       return;
     case ConvPath::ShiftGemm:
       conv_shift(p, x, w, bias, relu, y);
+      return;
+    case ConvPath::Winograd:
+      conv_winograd(p, x, w, bias, relu, y);
       return;
     default:
       conv_gemm(p, x, w, bias, relu, y, /*pointwise=*/false);

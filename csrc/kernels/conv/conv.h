@@ -36,6 +36,7 @@ enum class ConvPath : int {
   ShiftGemm,    // stride 1: GEMM on a zero-padded copy, each B row a shifted run of it
   Depthwise,    // one input channel per group: direct kernel
   Im2colGemm,   // im2col panels packed straight from the image + packed GEMM
+  Winograd,     // 3x3, unit stride and dilation, groups 1: Winograd F(2x2, 3x3) (winograd.h)
 };
 
 const char* conv_path_name(ConvPath path);

@@ -309,6 +309,8 @@ def pad(input: Any, pad: Any, mode: str = "constant", value: float | None = None
 
     if mode == "constant":
         fill = 0 if value is None else value
+        if npad == 0:  # nothing to pad (np.pad refuses an empty width list for a 0-d array)
+            return np.array(x, copy=True)
         return _pad_then_crop(x, dims, widths, dict(mode="constant", constant_values=fill))
 
     if value is not None and value != 0:

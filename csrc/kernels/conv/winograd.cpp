@@ -1,0 +1,217 @@
+// Winograd F(2x2, 3x3) driver: geometry, workspaces, the two parallel phases.
+//
+//   phase 1 (parallel over (image, input channel)): input transform into V, stored directly as
+//           the GEMM's packed B panels (nr tiles wide), so no B packing happens later.
+//   phase 2 (parallel over units = (panel of mr output channels) x (range of tile panels)):
+//           transform this panel's weights into U (16 packed A panels, in cache), run the 16
+//           GEMMs M[xi] = U[xi] * V[xi] with the active ISA's GEMM microkernels, then the output
+//           transform with bias and ReLU straight into y.
+// Images are processed in batches so that V stays within kVFloats.
+#include "kernels/conv/winograd.h"
+
+#include <algorithm>
+#include <atomic>
+#include <vector>
+
+#include "common/aligned.h"
+#include "kernels/gemm/gemm_config.h"
+#include "runtime/cpu_features.h"
+#include "runtime/parallel.h"
+
+namespace minimod::kernels {
+
+namespace {
+
+constexpr std::int64_t kVFloats = std::int64_t{1} << 22;  // 16 MiB of transformed input per batch
+
+std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
+
+WinogradTransforms winograd_transforms() {
+#if defined(MINIMOD_X86)
+  switch (active_isa()) {
+    case Isa::Avx512:
+      return winograd_transforms_avx512();
+    case Isa::Avx2:
+      return winograd_transforms_avx2();
+    default:
+      break;
+  }
+#endif
+  return winograd_transforms_generic();
+}
+
+// Runs fn(chunk, job) for every job in [0, jobs), jobs claimed dynamically by min(threads, jobs)
+// chunks; `chunk` indexes a workspace the caller allocated before (no allocation in the bodies).
+template <class Fn>
+void for_each_job(std::int64_t jobs, std::int64_t chunks, const Fn& fn) {
+  if (chunks <= 1) {
+    for (std::int64_t j = 0; j < jobs; ++j) fn(0, j);
+    return;
+  }
+  std::atomic<std::int64_t> next{0};
+  parallel_for(chunks, 1, [&](std::int64_t b, std::int64_t e) {
+    for (std::int64_t chunk = b; chunk < e; ++chunk) {
+      for (std::int64_t j = next.fetch_add(1); j < jobs; j = next.fetch_add(1)) fn(chunk, j);
+    }
+  });
+}
+
+// Grow-only workspaces of the calling thread (the one that runs conv_winograd and hands parts
+// of them to the pool's threads): no allocation and no page faults in steady state. Grown here,
+// before any parallel region, so running out of memory throws in the caller.
+float* workspace(int slot, std::size_t n) {
+  thread_local AlignedPtr<float> bufs[2];
+  thread_local std::size_t caps[2] = {0, 0};
+  if (n > caps[slot]) {
+    bufs[slot].reset();
+    caps[slot] = 0;
+    bufs[slot] = aligned_array<float>(n);
+    caps[slot] = n;
+  }
+  return bufs[slot].get();
+}
+
+}  // namespace
+
+bool winograd_applies(const ConvParams& p) {
+  return p.groups == 1 && p.kernel[0] == 1 && p.kernel[1] == 3 && p.kernel[2] == 3 &&
+         p.stride[0] == 1 && p.stride[1] == 1 && p.stride[2] == 1 && p.dilation[1] == 1 &&
+         p.dilation[2] == 1 && p.in_size[0] == 1 && p.pad_before[0] == 0 && p.pad_after[0] == 0;
+}
+
+bool winograd_wins(const ConvParams& p) {
+  if (!winograd_applies(p)) return false;
+  const std::int64_t tiles = p.batch * ceil_div(p.out_size[1], 2) * ceil_div(p.out_size[2], 2);
+  // Each weight transform (per output/input channel pair) is shared by `tiles` tiles, and the
+  // transforms' fixed costs by the channel counts. Measured on ResNet-18 shapes (1 thread,
+  // AVX-512, ratio to the shift GEMM path): 64ch 56x56 (784 tiles) 0.93, 128ch 28x28 (196) 0.82,
+  // 256ch 14x14 (49) 0.78, 512ch 7x7 (16) 1.18, and 32->64ch 16x16 (64 tiles) 1.6.
+  return p.in_channels >= 64 && p.out_channels >= 64 && tiles >= 36;
+}
+
+void conv_winograd(const ConvParams& p, const float* x, const float* w, const float* bias,
+                   bool relu, float* y) {
+  const GemmKernels& kt = gemm_kernels();
+  const WinogradTransforms tf = winograd_transforms();
+  const std::int64_t C = p.in_channels, K = p.out_channels;
+  const int mr = kt.mr, nr = kt.nr;
+
+  WinogradGeometry g;
+  g.channels = C;
+  g.in_h = p.in_size[1];
+  g.in_w = p.in_size[2];
+  g.out_h = p.out_size[1];
+  g.out_w = p.out_size[2];
+  g.pad_top = p.pad_before[1];
+  g.pad_left = p.pad_before[2];
+  g.tiles_h = ceil_div(g.out_h, 2);
+  g.tiles_w = ceil_div(g.out_w, 2);
+  g.nr = nr;
+  const std::int64_t pitch = g.tiles_w + 1;  // tile row pitch, with the dummy column
+  const std::int64_t tiles_image = g.tiles_h * pitch;
+  const std::int64_t images_per_batch =
+      std::clamp<std::int64_t>(kVFloats / std::max<std::int64_t>(1, 16 * C * tiles_image), 1,
+                               p.batch);
+  const std::int64_t max_panels = ceil_div(images_per_batch * tiles_image, nr);
+
+  // Units of phase 2: output-channel panels, each split into tile ranges when there are too few
+  // panels to keep every thread busy (each split repeats its panel's weight transform).
+  const int threads = get_num_threads();
+  const std::int64_t kpanels = ceil_div(K, mr);
+  const std::int64_t want = threads > 1 ? 4 * threads : 1;
+  const std::int64_t tsplit_max =
+      std::clamp<std::int64_t>(ceil_div(want, kpanels), 1, max_panels);
+  const std::int64_t unit_panels_max = ceil_div(max_panels, tsplit_max);
+
+  // Every workspace now, before any thread starts: a failed allocation throws here.
+  const std::int64_t in_work = WinogradTransforms::input_work(g);
+  const std::int64_t out_work = WinogradTransforms::output_work(g);
+  const std::int64_t u_xs = winograd_u_stride(C, mr);
+  const std::int64_t u_floats = 16 * u_xs;
+  const std::int64_t m_floats = 16 * (mr * unit_panels_max * nr + 16);
+  const std::int64_t per_chunk =
+      ceil_div(std::max(in_work, u_floats + m_floats + out_work), 16) * 16;
+  const std::int64_t chunks = std::max<std::int64_t>(1, threads);
+  float* v = workspace(0, static_cast<std::size_t>(16 * (max_panels * C * nr + 16)));
+  float* work = workspace(1, static_cast<std::size_t>(chunks * per_chunk));
+
+  const std::int64_t in_plane = p.in_plane(), out_plane = p.out_plane();
+  for (std::int64_t n0 = 0; n0 < p.batch; n0 += images_per_batch) {
+    const std::int64_t images = std::min(images_per_batch, p.batch - n0);
+    const std::int64_t tiles = images * tiles_image;
+    const std::int64_t panels = ceil_div(tiles, nr);
+    g.xi_stride = panels * C * nr + 16;
+    float* vp = v;
+
+    // Phase 1: input transform, one (image, channel) per job.
+    for_each_job(images * C, std::min<std::int64_t>(chunks, images * C),
+                 [&](std::int64_t chunk, std::int64_t job) {
+                   const std::int64_t n = job / C, c = job % C;
+                   tf.input(g, x + ((n0 + n) * C + c) * in_plane, c, n * tiles_image, vp,
+                            work + chunk * per_chunk);
+                   // Tiles past the end in the last panel: defined zeros (read, never stored).
+                   if (n == images - 1 && tiles % nr != 0) {
+                     for (int xi = 0; xi < 16; ++xi) {
+                       float* lane = vp + xi * g.xi_stride + (panels - 1) * C * nr + c * nr;
+                       for (std::int64_t t = tiles % nr; t < nr; ++t) lane[t] = 0.0f;
+                     }
+                   }
+                 });
+
+    // Phase 2: per unit, weight transform, 16 GEMMs, output transform.
+    const std::int64_t tsplit = std::min(tsplit_max, panels);
+    const std::int64_t units = kpanels * tsplit;
+    for_each_job(units, std::min(chunks, units), [&](std::int64_t chunk, std::int64_t unit) {
+      const std::int64_t kp = unit / tsplit, ts = unit % tsplit;
+      const std::int64_t k0 = kp * mr;
+      const int rows = static_cast<int>(std::min<std::int64_t>(mr, K - k0));
+      const std::int64_t pa = panels * ts / tsplit, pb = panels * (ts + 1) / tsplit;
+      if (pb <= pa) return;
+      const std::int64_t ta = pa * nr, tb = std::min(tiles, pb * nr);
+      const std::int64_t ldm = (pb - pa) * nr;
+      float* u = work + chunk * per_chunk;
+      float* m = u + u_floats;
+      float* owork = m + m_floats;
+      tf.weight(w, C, k0, rows, mr, u);
+
+      UkernelTile tile;
+      tile.accumulate = false;
+      tile.finish = true;
+      tile.relu = false;
+      tile.bias_row = nullptr;
+      tile.bias_col = nullptr;
+      for (int xi = 0; xi < 16; ++xi) {
+        const float* ux = u + xi * u_xs;
+        const float* vx = vp + xi * g.xi_stride;
+        float* mx = m + xi * (mr * ldm + 16);
+        for (std::int64_t pnl = pa; pnl < pb; ++pnl) {
+          const int cols = static_cast<int>(std::min<std::int64_t>(nr, tiles - pnl * nr));
+          const int vsel = (cols + kt.nr_step - 1) / kt.nr_step - 1;
+          kt.ukernel[rows - 1][vsel](C, ux, vx + pnl * C * nr, mx + (pnl - pa) * nr, ldm, cols,
+                                     tile);
+        }
+      }
+
+      // Output transform, one tile-row segment at a time.
+      const std::int64_t xs = mr * ldm + 16;
+      for (int r = 0; r < rows; ++r) {
+        const std::int64_t k = k0 + r;
+        const float b = bias ? bias[k] : 0.0f;
+        for (std::int64_t t = ta; t < tb;) {
+          const std::int64_t n = t / tiles_image, rem = t % tiles_image;
+          const std::int64_t ty = rem / pitch, tx = rem % pitch;
+          if (tx == g.tiles_w) {  // the dummy tile
+            ++t;
+            continue;
+          }
+          const std::int64_t count = std::min(g.tiles_w - tx, tb - t);
+          tf.output(g, m + r * ldm + (t - ta), xs, count, ty, tx,
+                    y + ((n0 + n) * K + k) * out_plane, b, relu, owork);
+          t += count;
+        }
+      }
+    });
+  }
+}
+
+}  // namespace minimod::kernels

@@ -1,0 +1,9 @@
+// Winograd transforms compiled for avx2 (this file gets the avx2 flags; see winograd_impl.h).
+#include "kernels/conv/winograd.h"
+#include "kernels/conv/winograd_impl.h"
+
+namespace minimod::kernels {
+
+WinogradTransforms winograd_transforms_avx2() { return winograd_transforms_impl(); }
+
+}  // namespace minimod::kernels
