@@ -54,7 +54,7 @@ def _linear(m: int, n: int, k: int):
 
 
 def _conv(cin: int, cout: int, k: int, size: int, stride: int = 1, pad: int = 0, groups: int = 1,
-          bias: bool = False):
+          bias: bool = False, path: str = "auto"):
     def make(rng):
         x = rng.standard_normal((1, cin, size, size)).astype(np.float32)
         w = (rng.standard_normal((cout, cin // groups, k, k)) / np.sqrt(cin // groups * k * k)).astype(np.float32)
@@ -66,6 +66,8 @@ def _conv(cin: int, cout: int, k: int, size: int, stride: int = 1, pad: int = 0,
             tb = None if b is None else torch.from_numpy(b)
             return lambda: torch.nn.functional.conv2d(tx, tw, tb, stride, pad, 1, groups)
 
+        if path != "auto":  # a forced route, to compare paths on one shape in one run
+            return (lambda: _core._testing.conv_nd(x, w, b, s, p, p, [1, 1], groups, path=path)), torch_fn
         return (lambda: _core.conv_nd(x, w, b, s, p, p, [1, 1], groups)), torch_fn
 
     return make
@@ -80,6 +82,16 @@ CASES = [
     Case("W5a", "linear 256x1024 @ 1024x1024^T + b", 2.0 * 256 * 1024 * 1024, _linear(256, 1024, 1024)),
     Case("W1-fc1", "linear 1x784 @ 512x784^T + b (small-M path)", 2.0 * 784 * 512, _linear(1, 512, 784)),
     Case("W5b", "conv 64->64 3x3 p1 @ 56x56", _conv_flops(64, 64, 3, 56, pad=1), _conv(64, 64, 3, 56, pad=1)),
+    Case("W5b-shift", "W5b through the shift GEMM path (its route before Winograd)",
+         _conv_flops(64, 64, 3, 56, pad=1), _conv(64, 64, 3, 56, pad=1, path="shift_gemm")),
+    Case("r18-l2", "conv 128->128 3x3 p1 @ 28x28 (ResNet-18 layer2)", _conv_flops(128, 128, 3, 28, pad=1),
+         _conv(128, 128, 3, 28, pad=1)),
+    Case("r18-l3", "conv 256->256 3x3 p1 @ 14x14 (ResNet-18 layer3)", _conv_flops(256, 256, 3, 14, pad=1),
+         _conv(256, 256, 3, 14, pad=1)),
+    Case("r18-l3-shift", "r18-l3 through the shift GEMM path", _conv_flops(256, 256, 3, 14, pad=1),
+         _conv(256, 256, 3, 14, pad=1, path="shift_gemm")),
+    Case("r18-l4", "conv 512->512 3x3 p1 @ 7x7 (ResNet-18 layer4, GEMM path)", _conv_flops(512, 512, 3, 7, pad=1),
+         _conv(512, 512, 3, 7, pad=1)),
     Case("W5c", "conv 256->64 1x1 @ 56x56", _conv_flops(256, 64, 1, 56), _conv(256, 64, 1, 56)),
     Case("W5e", "conv dw 128 3x3 p1 @ 56x56 + b", _conv_flops(128, 128, 3, 56, pad=1, groups=128),
          _conv(128, 128, 3, 56, pad=1, groups=128, bias=True)),
