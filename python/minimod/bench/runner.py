@@ -282,9 +282,9 @@ def format_table(env: dict, results: list[Result]) -> str:
     if "onnxruntime" in env:
         head += f" | onnxruntime {env['onnxruntime']} ({env['ort_threads']} threads)"
     peers = [p for p, key in (("torch", "torch"), ("ort", "onnxruntime")) if key in env]
-    cols = f"{'id':<5}{'workload':<22}{'minimod med':>12}{'p90':>9}{'first':>9}"
+    cols = f"{'id':<5}{'workload':<22}{'minimod med':>12}{'p90':>11}{'first':>11}"
     for p in peers:
-        cols += f"{p + ' med':>12}{'p90':>9}{'first':>9}"
+        cols += f"{p + ' med':>12}{'p90':>11}{'first':>11}"
     for p in peers:
         cols += f"{'mm/' + p:>9}"
     lines = [head, "", cols, "-" * len(cols)]
@@ -296,7 +296,7 @@ def format_table(env: dict, results: list[Result]) -> str:
             continue
         for t in [r.minimod] + [getattr(r, p) for p in peers]:
             row += _fmt(t and t.median_us, ".1f", 12)
-            row += _fmt(t and t.p90_us, ".1f", 9) + _fmt(t and t.first_us, ".1f", 9)
+            row += _fmt(t and t.p90_us, ".1f", 11) + _fmt(t and t.first_us, ".1f", 11)
         for p in peers:
             row += _fmt(getattr(r, f"ratio_{p}"), ".3f", 9)
         lines.append(row)
