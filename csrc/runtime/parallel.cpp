@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <exception>
 #include <fstream>
 #include <memory>
 #include <mutex>
@@ -118,12 +119,23 @@ struct Job {
   std::int64_t chunks = 0;
   std::atomic<std::int64_t> next{0};
   std::atomic<std::int64_t> done{0};
+  // [reliability] The first exception a chunk threw (e.g. std::bad_alloc from a kernel's
+  // scratch buffer): kept here and rethrown in the caller once every chunk has finished, instead
+  // of escaping a worker thread (std::terminate) or leaving workers on a destroyed Job.
+  std::mutex error_mutex;
+  std::exception_ptr error;
 };
 
-void run_chunk(const Job& job, std::int64_t c) {
+void run_chunk(Job& job, std::int64_t c) {
   std::int64_t begin = job.n * c / job.chunks;
   std::int64_t end = job.n * (c + 1) / job.chunks;
-  if (begin < end) (*job.body)(begin, end);
+  if (begin >= end) return;
+  try {
+    (*job.body)(begin, end);
+  } catch (...) {
+    std::lock_guard<std::mutex> lock(job.error_mutex);
+    if (!job.error) job.error = std::current_exception();
+  }
 }
 
 // Takes chunks until none are left; returns how many this thread ran.
@@ -287,12 +299,14 @@ void parallel_for(std::int64_t n, std::int64_t grain,
     body(0, n);
     return;
   }
+  bool ran = false;
   if (!t_in_worker) {
-    if (std::shared_ptr<Pool> pool = pool_for(threads)) {
-      if (pool->try_run(job)) return;
-    }
+    if (std::shared_ptr<Pool> pool = pool_for(threads)) ran = pool->try_run(job);
   }
-  for (std::int64_t c = 0; c < job.chunks; ++c) run_chunk(job, c);  // busy or nested: same chunks
+  if (!ran) {
+    for (std::int64_t c = 0; c < job.chunks; ++c) run_chunk(job, c);  // busy or nested: same chunks
+  }
+  if (job.error) std::rethrow_exception(job.error);  // every chunk has finished: safe to unwind
 }
 
 int get_num_threads() { return resolve_threads().count; }

@@ -20,7 +20,8 @@
 namespace minimod {
 
 // Calls body(begin, end) on disjoint chunks covering [0, n). Blocks until all chunks are done.
-// Bodies must not throw.
+// If a body throws, the other chunks still run to completion and the first exception is then
+// rethrown in the caller (the output is incomplete; callers discard it).
 void parallel_for(std::int64_t n, std::int64_t grain,
                   const std::function<void(std::int64_t, std::int64_t)>& body);
 
