@@ -8,6 +8,7 @@
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -161,15 +162,19 @@ ConvInputs conv_inputs(const py::handle& x_in, const py::handle& w_in, const py:
     if (p.dilation[i] < 1) throw py::value_error("conv_nd: dilation must be positive");
     if (p.kernel[i] < 1) throw py::value_error("conv_nd: kernel size must be positive");
     // [reliability] Huge padding or dilation must not overflow int64 (undefined behaviour, then a
-    // wrong size): every value is non-negative here, so compare against the headroom instead.
-    constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max();
+    // wrong size), here or in the kernels' index arithmetic, which adds up to two such sizes:
+    // keep both below 2^62. Every value is non-negative here, so compare against the headroom.
+    constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max() / 2;
     if (p.pad_before[i] > kMax - p.in_size[i] || p.pad_after[i] > kMax - p.in_size[i] - p.pad_before[i] ||
         p.dilation[i] > kMax / p.kernel[i]) {
       throw std::runtime_error("conv_nd: padding or dilation is too large: the padded input or the dilated "
-                               "kernel size overflows int64");
+                               "kernel size exceeds 2^62");
     }
     const std::int64_t padded = p.in_size[i] + p.pad_before[i] + p.pad_after[i];
     const std::int64_t span = p.dilation[i] * (p.kernel[i] - 1) + 1;
+    // [reliability] A stride beyond the padded size gives one output position whatever its value;
+    // clamping it keeps the kernels' (position * stride + offset) arithmetic in range.
+    p.stride[i] = std::min(p.stride[i], std::max<std::int64_t>(padded, 1));
     if (padded < span) {
       throw std::runtime_error("conv_nd: kernel (with dilation) is larger than the padded input");
     }
@@ -188,6 +193,9 @@ py::array conv_run(const ConvInputs& in, bool relu, kernels::ConvPath path) {
   std::vector<std::int64_t> out_shape{p.batch, p.out_channels};
   for (int i = 3 - p.ndim; i < 3; ++i) out_shape.push_back(p.out_size[i]);
   py::array out = new_f32_output(out_shape);
+  // [reliability] Nothing to compute (zero batch or channels): the kernels would still size
+  // scratch from the spatial extent, which padding can make arbitrarily large.
+  if (out.size() == 0) return out;
   float* y = static_cast<float*>(out.mutable_data());
   const float* xp = in.x.data();
   const float* wp = in.w.data();

@@ -21,6 +21,11 @@ def address_space_limit():
     fails and minimod must turn that into a Python exception.
     """
     if _UNDER_ASAN:
+        options = os.environ.get("ASAN_OPTIONS", "")
+        if "allocator_may_return_null=1" not in options or "max_allocation_size_mb" not in options:
+            pytest.fail("the fuzz suite asks for impossible allocations on purpose: run it under ASan with "
+                        "ASAN_OPTIONS=...:allocator_may_return_null=1:max_allocation_size_mb=4096 so that "
+                        "they fail (MemoryError) instead of aborting or exhausting the machine")
         yield
         return
     with open("/proc/self/statm") as f:

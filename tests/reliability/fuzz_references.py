@@ -125,8 +125,9 @@ def conv(x, w, b, stride, pad_before, pad_after, dilation, groups, nd):
         require(b.ndim == 1 and b.shape[0] == cout, "bias")
     padded = [s + p0 + p1 for s, p0, p1 in zip(x.shape[2:], pad_before, pad_after)]
     spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
-    # minimod refuses sizes int64 cannot hold (torch would overflow silently)
-    require(all(v < 2**63 for v in (*padded, *spans)) and all(d * k < 2**63 for d, k in zip(dilation, kernel)), "int64")
+    # minimod refuses padded inputs and dilated kernels of 2^62 or more (its index arithmetic adds
+    # two such sizes in int64; torch would overflow silently)
+    require(all(v < 2**62 for v in padded) and all(d * k < 2**62 for d, k in zip(dilation, kernel)), "int64")
     require(all(p >= s for p, s in zip(padded, spans)), "kernel larger than input")
     osz = [(p - s) // st + 1 for p, s, st in zip(padded, spans, stride)]
     check_size((x.shape[0], cout, *osz))

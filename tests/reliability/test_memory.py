@@ -22,6 +22,9 @@ from reliability_models import build, inputs
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
 
 PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+# AddressSanitizer keeps freed memory in a quarantine (256 MB by default) to catch use-after-free,
+# so RSS grows by design under it; the native storage counters are checked there all the same.
+UNDER_ASAN = "asan" in os.environ.get("LD_PRELOAD", "")
 
 
 def rss_bytes() -> int:
@@ -53,7 +56,8 @@ def test_ten_thousand_calls_with_varying_batch_sizes_do_not_grow_memory():
     rss_after = rss_bytes()
     assert (storages_after, bytes_after) == (storages_before, bytes_before), "native storage leaked"
     # Each call allocates ~100 KB at most; a leak of one output per call would be > 100 MB.
-    assert rss_after - rss_before < 8 << 20, f"RSS grew by {(rss_after - rss_before) >> 10} KiB"
+    if not UNDER_ASAN:
+        assert rss_after - rss_before < 8 << 20, f"RSS grew by {(rss_after - rss_before) >> 10} KiB"
 
 
 def test_calls_on_workload_models_do_not_grow_memory():
@@ -69,7 +73,8 @@ def test_calls_on_workload_models_do_not_grow_memory():
             model(x)
     gc.collect()
     assert _core._storage_stats() == before
-    assert rss_bytes() - rss_before < 8 << 20
+    if not UNDER_ASAN:
+        assert rss_bytes() - rss_before < 8 << 20
 
 
 def test_deleting_a_model_frees_its_storage_while_a_held_view_stays_valid():
