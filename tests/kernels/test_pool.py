@@ -505,3 +505,59 @@ def test_huge_kernels_are_checked_not_overflowed():
     assert F.avg_pool2d(x, k, 1, k // 2).shape == (1, 3, 3, 3)
     with pytest.raises(RuntimeError, match="^value cannot be converted to type int without overflow$"):
         F.max_pool2d(x, 2**31, 1, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The single-row max pooling fast path (kh = 1, no indices: MaxPool1d) and the global average
+# pool (adaptive 1 x 1) have their own kernels; long rows reach their vector loops and tails.
+
+
+@pytest.mark.parametrize("length", [1, 2, 7, 33, 257, 1030])
+def test_max_pool1d_long_rows_with_specials_match_reference(length):
+    rng = np.random.default_rng(length)
+    x = rng.standard_normal((2, 3, length)).astype(np.float32)
+    special = rng.random(x.shape)
+    x[special < 0.03] = np.nan
+    x[(special >= 0.03) & (special < 0.06)] = -np.inf
+    x[(special >= 0.06) & (special < 0.09)] = np.inf
+    x[(special >= 0.09) & (special < 0.12)] = 1.0  # ties
+    x[(special >= 0.12) & (special < 0.14)] = np.float32(1e-40)  # subnormal
+    checked = 0
+    for k, s, p, d, ceil in itertools.product((1, 2, 3, 5), (None, 1, 2, 3), (0, 1, 2), (1, 2), (False, True)):
+        if p > k // 2 or _out_size(length, k, s or k, p, d, ceil) < 1:
+            continue
+        want, _ = max_pool2d_ref(x[..., None, :], (1, k), (1, s or k), (0, p), (1, d), ceil)
+        np.testing.assert_array_equal(F.max_pool1d(x, k, s, p, d, ceil), want[..., 0, :])
+        # The 2-D entry point with a one-row kernel takes the same path, per input row.
+        x2 = np.repeat(x[:, :, None, :], 3, axis=2)
+        x2[:, :, 1] = x2[:, :, 1][..., ::-1]
+        want2, _ = max_pool2d_ref(x2, (1, k), (1, s or k), (0, p), (1, d), ceil)
+        np.testing.assert_array_equal(F.max_pool2d(x2, (1, k), (1, s or k), (0, p), (1, d), ceil), want2)
+        checked += 1
+    assert checked > 10
+
+
+@pytest.mark.parametrize("hw", [(1, 1), (1, 7), (7, 7), (3, 5), (13, 11), (2, 40)])
+def test_global_avg_pool_matches_float64_mean(hw):
+    rng = np.random.default_rng(hw[0] * 100 + hw[1])
+    x = (rng.standard_normal((2, 5, *hw)) * 10.0 ** rng.integers(-3, 4, size=(2, 5, 1, 1))).astype(np.float32)
+    want = x.astype(np.float64).mean(axis=(2, 3), keepdims=True)
+    got = F.adaptive_avg_pool2d(x, 1)
+    assert got.shape == want.shape and got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=2e-6, atol=1e-30 + 1e-6 * np.abs(x).max())
+    specials = x.copy()
+    specials[0, 0, 0, 0] = np.nan
+    specials[0, 1, 0, 0] = np.inf
+    specials[1, 2, -1, -1] = -np.inf
+    got = F.adaptive_avg_pool2d(specials, 1)
+    assert np.isnan(got[0, 0, 0, 0]) and got[0, 1, 0, 0] == np.inf and got[1, 2, 0, 0] == -np.inf
+    if hw != (1, 1):
+        specials[1, 3, 0, 0], specials[1, 3, -1, -1] = np.inf, -np.inf
+        assert np.isnan(F.adaptive_avg_pool2d(specials, 1)[1, 3, 0, 0])
+
+
+def test_global_avg_pool_matches_torch():
+    torch = pytest.importorskip("torch")
+    x = np.random.default_rng(3).standard_normal((2, 64, 7, 7)).astype(np.float32)
+    want = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(x), 1).numpy()
+    np.testing.assert_allclose(F.adaptive_avg_pool2d(x, 1), want, rtol=1e-6, atol=1e-7)

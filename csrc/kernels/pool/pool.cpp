@@ -80,6 +80,56 @@ void max_pool_row(const float* xp, float* yr, std::int64_t* ir, std::int64_t y0,
   }
 }
 
+// Rows with one kernel row (MaxPool1d, or kh = 1) and no indices: the windows that lie wholly
+// inside the input are reduced tap-major (tap j of every window, then tap j + 1), so the inner
+// loop runs over outputs with no bounds logic and the compiler vectorises it. Taps are still
+// visited in increasing x order per window, so NaN and tie handling match max_pool_row exactly.
+// Returns the half-open range [ox_lo, ox_hi) it filled; the caller does the clipped edges.
+void max_pool_row_interior(const float* row, float* yr, std::int64_t iw, std::int64_t ow,
+                           const Pool2dWindow& w, std::int64_t& ox_lo, std::int64_t& ox_hi) {
+  const std::int64_t span = (w.kw - 1) * w.dw + 1;
+  // First output whose window starts at x >= 0, and one past the last that ends at x <= iw.
+  ox_lo = std::min<std::int64_t>(ow, (w.pw + w.sw - 1) / w.sw);
+  const std::int64_t last_fit = iw + w.pw - span;  // ox * sw <= last_fit
+  ox_hi = last_fit < 0 ? ox_lo : std::max(ox_lo, std::min<std::int64_t>(ow, last_fit / w.sw + 1));
+  const std::int64_t n = ox_hi - ox_lo;
+  if (n <= 0) return;
+  const float* base = row + ox_lo * w.sw - w.pw;
+  float* out = yr + ox_lo;
+  const std::int64_t sw = w.sw;
+  // The first tap: max(-inf, v) is v for every v, NaN and -inf included.
+  for (std::int64_t i = 0; i < n; ++i) out[i] = base[i * sw];
+  for (std::int64_t j = 1; j < w.kw; ++j) {
+    const float* tap = base + j * w.dw;
+    for (std::int64_t i = 0; i < n; ++i) {
+      const float v = tap[i * sw];
+      const float best = out[i];
+      out[i] = ((v > best) | (v != v)) ? v : best;
+    }
+  }
+}
+
+// Global average pooling (adaptive output 1 x 1): the mean of each contiguous plane, as torch
+// computes it (a mean reduction). Eight independent partial sums let the compiler keep them in
+// vector registers and break the add latency chain; threads split over planes.
+void global_avg_pool_f32(const float* x, float* y, std::int64_t planes, std::int64_t n) {
+  constexpr int kLanes = 8;
+  const std::int64_t grain = std::max<std::int64_t>(1, kRowGrainElems / std::max<std::int64_t>(1, n));
+  parallel_for(planes, grain, [&](std::int64_t p0, std::int64_t p1) {
+    for (std::int64_t p = p0; p < p1; ++p) {
+      const float* xp = x + p * n;
+      float acc[kLanes] = {};
+      std::int64_t i = 0;
+      for (; i + kLanes <= n; i += kLanes)
+        for (int l = 0; l < kLanes; ++l) acc[l] += xp[i + l];
+      float sum = 0.0f;
+      for (int l = 0; l < kLanes; ++l) sum += acc[l];
+      for (; i < n; ++i) sum += xp[i];
+      y[p] = sum / static_cast<float>(n);
+    }
+  });
+}
+
 }  // namespace
 
 void max_pool2d_f32(const float* x, float* y, std::int64_t* indices, std::int64_t planes,
@@ -93,6 +143,20 @@ void max_pool2d_f32(const float* x, float* y, std::int64_t* indices, std::int64_
       const std::int64_t y1 = std::min(y0 + (w.kh - 1) * w.dh + 1, ih);
       while (y0 < 0) y0 += w.dh;
       const float* xp = x + plane * ih * iw;
+      if (indices == nullptr && w.kh == 1 && y0 < y1) {
+        // A single input row per window: vectorisable interior, scalar clipped edges.
+        float* yr = y + r * ow;
+        std::int64_t lo = 0, hi = 0;
+        max_pool_row_interior(xp + y0 * iw, yr, iw, ow, w, lo, hi);
+        Pool2dWindow edge = w;
+        max_pool_row<false>(xp, yr, nullptr, y0, y1, iw, lo, edge);
+        if (hi < ow) {
+          // Shift the window origin so output `hi` is computed as output 0 of the remainder.
+          edge.pw = w.pw - hi * w.sw;
+          max_pool_row<false>(xp, yr + hi, nullptr, y0, y1, iw, ow - hi, edge);
+        }
+        continue;
+      }
       if (indices != nullptr) {
         max_pool_row<true>(xp, y + r * ow, indices + r * ow, y0, y1, iw, ow, w);
       } else {
@@ -138,6 +202,10 @@ void avg_pool2d_f32(const float* x, float* y, std::int64_t planes, std::int64_t 
 
 void adaptive_avg_pool2d_f32(const float* x, float* y, std::int64_t planes, std::int64_t ih,
                              std::int64_t iw, std::int64_t oh, std::int64_t ow) {
+  if (oh == 1 && ow == 1) {
+    global_avg_pool_f32(x, y, planes, ih * iw);
+    return;
+  }
   const std::int64_t rows = planes * oh;
   const std::int64_t window = ((ih + oh - 1) / oh + 1) * ((iw + ow - 1) / ow + 1);
   parallel_for(rows, row_grain(ow, window), [&](std::int64_t r0, std::int64_t r1) {
