@@ -204,6 +204,10 @@ def _set_active_isa(name: str) -> None:
     """
     Tests and benchmarks: force a kernel path this CPU supports.
     """
+def _storage_stats() -> tuple[int, int]:
+    """
+    (live Storage objects, bytes they hold), process-wide: for leak and lifetime tests.
+    """
 def activation(x: typing.Any, op: Activation, a: typing.SupportsFloat | typing.SupportsIndex = 0.0, b: typing.SupportsFloat | typing.SupportsIndex = 0.0) -> numpy.ndarray:
     """
     op(x) into a new native float32 array (x: float32, any layout). a, b: hardtanh's
