@@ -12,30 +12,15 @@ from typing import Any
 import numpy as np
 
 import minimod.nn as nn
-
-
-class LocalFlatten(nn.Module):
-    """nn.Flatten(1, -1) stand-in for worktrees where nn.Flatten is not there yet."""
-
-    def forward(self, x: Any) -> Any:
-        return x.reshape(x.shape[0], -1)
-
-
-def flatten() -> Any:
-    return nn.Flatten() if hasattr(nn, "Flatten") else LocalFlatten()
+from minimod.bench.workloads import WORKLOADS
 
 
 def mlp() -> Any:
-    return nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
+    return WORKLOADS["W1"].build(nn)
 
 
 def cnn_small() -> Any:
-    def stage(cin: int, cout: int, pool: bool) -> list:
-        layers = [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
-        return [*layers, nn.MaxPool2d(2)] if pool else layers
-
-    return nn.Sequential(*stage(3, 32, True), *stage(32, 64, True), *stage(64, 128, False),
-                         nn.AdaptiveAvgPool2d(1), flatten(), nn.Linear(128, 10))
+    return WORKLOADS["W3"].build(nn)
 
 
 class BasicBlock(nn.Module):
@@ -123,7 +108,7 @@ LAYER_CASES = {
     "AdaptiveAvgPool2d": (lambda: nn.AdaptiveAvgPool2d((5, 3)), (2, 4, 20, 20)),
     "AdaptiveMaxPool2d": (lambda: nn.AdaptiveMaxPool2d((5, 3)), (2, 4, 20, 20)),
     "Dropout(eval)": (lambda: nn.Dropout(0.5), (4, 100)),
-    "Flatten": (flatten, (2, 4, 5, 5)),
+    "Flatten": (nn.Flatten, (2, 4, 5, 5)),
 }
 
 WORKLOAD_CASES = {

@@ -25,23 +25,6 @@ def _mlp(nn: Any) -> Any:
     )
 
 
-def _flatten_layer(nn: Any) -> Any:
-    """``nn.Flatten()``, or a one-line stand-in when this minimod build has no Flatten layer yet.
-
-    The stand-in calls ``minimod.nn.functional.flatten(x, 1)``, which is what Flatten's forward
-    does, and has no parameters, so the state_dict copied from torch still matches.
-    """
-    if hasattr(nn, "Flatten"):
-        return nn.Flatten()
-    from minimod.nn.functional import flatten  # noqa: PLC0415
-
-    class _Flatten(nn.Module):
-        def forward(self, x: Any) -> Any:
-            return flatten(x, 1)
-
-    return _Flatten()
-
-
 def _cnn_small(nn: Any) -> Any:
     def stage(cin: int, cout: int, pool: bool) -> list:
         layers = [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU()]
@@ -52,7 +35,7 @@ def _cnn_small(nn: Any) -> Any:
         *stage(32, 64, True),
         *stage(64, 128, False),
         nn.AdaptiveAvgPool2d(1),
-        _flatten_layer(nn),
+        nn.Flatten(),
         nn.Linear(128, 10),
     )
 
