@@ -1,6 +1,7 @@
 // Runtime controls: thread count.
 #include "bindings/bindings.h"
 #include "runtime/cpu_features.h"
+#include "runtime/cpu_quota.h"
 #include "runtime/parallel.h"
 
 #include <cstdint>
@@ -24,6 +25,8 @@ void init_runtime(py::module_& m) {
   m.def("num_threads_source", &num_threads_source,
         "Where the thread count came from: set_num_threads, MINIMOD_NUM_THREADS, OMP_NUM_THREADS or "
         "cpus available.");
+  m.def("_cgroup_cpu_limit", &cgroup_cpu_limit, py::arg("root"),
+        "The CPU limit of the cgroup quota under the filesystem root `root` (tests), 0 if none.");
   m.def("_pool_size", &pool_size, "Worker threads currently running (tests).");
   m.def("set_flush_denormal", &set_flush_denormal, py::arg("on"),
         "Flush denormals to zero inside minimod kernels only; the caller's FP mode is untouched.");

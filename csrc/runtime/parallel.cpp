@@ -1,12 +1,13 @@
 #include "runtime/parallel.h"
 
+#include "runtime/cpu_quota.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <exception>
-#include <fstream>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -40,19 +41,14 @@ int parse_positive(const char* s) {
   return static_cast<int>(std::min<long>(v, 1024));
 }
 
-// CPUs this process may run on: the affinity mask, capped by a cgroup v2 CPU quota.
+// CPUs this process may run on: the affinity mask, capped by the cgroup CPU quota.
 int available_cpus() {
   int n = static_cast<int>(std::thread::hardware_concurrency());
 #if defined(__linux__)
   cpu_set_t set;
   CPU_ZERO(&set);
   if (sched_getaffinity(0, sizeof(set), &set) == 0) n = CPU_COUNT(&set);
-  std::ifstream quota_file("/sys/fs/cgroup/cpu.max");
-  std::string quota, period;
-  if (quota_file >> quota >> period && quota != "max") {
-    double q = std::atof(quota.c_str()), p = std::atof(period.c_str());
-    if (q > 0 && p > 0) n = std::min(n, std::max(1, static_cast<int>(q / p + 0.5)));
-  }
+  if (int quota = cgroup_cpu_limit()) n = std::min(n, quota);
 #endif
   return std::max(1, n);
 }
