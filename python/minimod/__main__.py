@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 import numpy as np
@@ -185,5 +186,17 @@ def main(argv: list[str] | None = None) -> int:
     return args.func(args)
 
 
+def _run_from_shell() -> int:
+    try:
+        code = main()
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        # The reader went away (`python -m minimod info | head -1`): that is not an error worth a
+        # traceback. Point stdout at devnull so the interpreter's final flush stays quiet too.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell tool killed by the closed pipe would return
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(_run_from_shell())

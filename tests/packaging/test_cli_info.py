@@ -94,3 +94,20 @@ def test_bad_thread_argument_is_refused():
     )
     assert proc.returncode == 2
     assert "expected a positive integer, got '0'" in proc.stderr
+
+
+def test_a_reader_that_closes_the_pipe_early_gets_no_traceback():
+    # `python -m minimod info | head -1`: the reader is gone before most lines are written.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    proc = subprocess.run(
+        [sys.executable, "-m", "minimod", "info"],
+        stdout=write_end,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    os.close(write_end)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    assert proc.returncode == 141

@@ -262,7 +262,10 @@ def run(
     if bar:
         bar.update(len(ids), "done")
         bar.close()
-    return environment(torch, ort), results
+    env = environment(torch, ort)
+    if torch is None:
+        env["torch_absent"] = "not installed" if use_torch else "disabled by --no-torch"
+    return env, results
 
 
 def _fmt(value: float | None, spec: str, width: int) -> str:
@@ -277,7 +280,7 @@ def format_table(env: dict, results: list[Result]) -> str:
     head += (
         f" | torch {env['torch']} ({env['torch_threads']} threads)"
         if "torch" in env
-        else (" | torch not installed: minimod only")
+        else f" | torch {env.get('torch_absent', 'not installed')}: minimod only"
     )
     if "onnxruntime" in env:
         head += f" | onnxruntime {env['onnxruntime']} ({env['ort_threads']} threads)"
