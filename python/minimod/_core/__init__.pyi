@@ -180,6 +180,10 @@ class Activation:
     @property
     def value(self) -> int:
         ...
+def _cgroup_cpu_limit(root: str) -> int:
+    """
+    The CPU limit of the cgroup quota under the filesystem root `root` (tests), 0 if none.
+    """
 def _denormal_probe() -> float:
     ...
 def _has_module_getattro(cls: type) -> bool:
