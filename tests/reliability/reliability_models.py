@@ -2,7 +2,9 @@
 
 The workload models are WORKLOADS.md's W1 (MLP), W3 (small CNN) and a reduced ResNet-18 (the
 same BasicBlock layout with narrower channels and a smaller input, so that tests stay fast).
-Builders are module-level functions so the models pickle and travel to spawned processes.
+Builders are module-level functions so the models pickle and travel to spawned processes. That is
+also why the reduced ResNet is written out here rather than taken from minimod.bench.workloads'
+resnet18(nn, width=...): plain pickle cannot find the classes that builder defines locally.
 """
 
 from __future__ import annotations

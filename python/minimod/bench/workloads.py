@@ -40,8 +40,10 @@ def _cnn_small(nn: Any) -> Any:
     )
 
 
-def _resnet18(nn: Any) -> Any:
-    """torchvision's ResNet-18 layout: BasicBlock x [2, 2, 2, 2], 1000 classes."""
+def resnet18(nn: Any, width: int = 64, num_classes: int = 1000) -> Any:
+    """torchvision's ResNet-18 (BasicBlock x [2, 2, 2, 2]) with torchvision's module names, so a
+    torchvision state_dict loads; ``width`` scales every stage (64 is the real network, tests use
+    narrower ones). ``nn`` is ``torch.nn`` or ``minimod.nn``: one definition serves both runtimes."""
 
     class BasicBlock(nn.Module):
         def __init__(self, cin: int, cout: int, stride: int) -> None:
@@ -61,27 +63,29 @@ def _resnet18(nn: Any) -> Any:
             identity = x if self.downsample is None else self.downsample(x)
             out = self.relu(self.bn1(self.conv1(x)))
             out = self.bn2(self.conv2(out))
-            return self.relu(out + identity)
+            out += identity  # in place, as torchvision writes it (a numpy output allows it too)
+            return self.relu(out)
 
     class ResNet18(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
-            self.bn1 = nn.BatchNorm2d(64)
+            w = (width, 2 * width, 4 * width, 8 * width)
+            self.conv1 = nn.Conv2d(3, w[0], 7, stride=2, padding=3, bias=False)
+            self.bn1 = nn.BatchNorm2d(w[0])
             self.relu = nn.ReLU(inplace=True)
             self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-            self.layer1 = nn.Sequential(BasicBlock(64, 64, 1), BasicBlock(64, 64, 1))
-            self.layer2 = nn.Sequential(BasicBlock(64, 128, 2), BasicBlock(128, 128, 1))
-            self.layer3 = nn.Sequential(BasicBlock(128, 256, 2), BasicBlock(256, 256, 1))
-            self.layer4 = nn.Sequential(BasicBlock(256, 512, 2), BasicBlock(512, 512, 1))
+            self.layer1 = nn.Sequential(BasicBlock(w[0], w[0], 1), BasicBlock(w[0], w[0], 1))
+            self.layer2 = nn.Sequential(BasicBlock(w[0], w[1], 2), BasicBlock(w[1], w[1], 1))
+            self.layer3 = nn.Sequential(BasicBlock(w[1], w[2], 2), BasicBlock(w[2], w[2], 1))
+            self.layer4 = nn.Sequential(BasicBlock(w[2], w[3], 2), BasicBlock(w[3], w[3], 1))
             self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-            self.fc = nn.Linear(512, 1000)
+            self.fc = nn.Linear(w[3], num_classes)
 
         def forward(self, x: Any) -> Any:
             x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
             x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
             x = self.avgpool(x)
-            return self.fc(x.reshape(x.shape[0], -1))
+            return self.fc(x.reshape(x.shape[0], -1))  # torch.flatten(x, 1), for both array types
 
     return ResNet18()
 
@@ -92,7 +96,7 @@ WORKLOADS: dict[str, Workload] = {
         Workload("W1", "mlp-b1", _mlp, (1, 784)),
         Workload("W2", "mlp-b64", _mlp, (64, 784)),
         Workload("W3", "cnn-small-b1", _cnn_small, (1, 3, 32, 32)),
-        Workload("W4", "resnet18-b1", _resnet18, (1, 3, 224, 224)),
+        Workload("W4", "resnet18-b1", resnet18, (1, 3, 224, 224)),
         Workload("W5a", "gemm", lambda nn: nn.Linear(1024, 1024), (256, 1024)),
         Workload(
             "W5b",
