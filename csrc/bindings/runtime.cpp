@@ -5,6 +5,7 @@
 #include "runtime/parallel.h"
 
 #include <cstdint>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -47,6 +48,34 @@ void init_runtime(py::module_& m) {
         return total;
       },
       py::arg("n"), py::arg("grain"));
+  m.def(
+      "_parallel_fail_test",
+      [](std::int64_t n, std::int64_t grain, std::int64_t failing_item, bool propagate) {
+        // A chunk that runs out of memory. parallel_for must finish the other chunks, then rethrow
+        // in the caller: with propagate=True the std::bad_alloc reaches Python (a MemoryError);
+        // otherwise it is caught here and the number of items the other chunks wrote is returned.
+        std::vector<char> ran(static_cast<std::size_t>(n), 0);  // each item written by one chunk
+        auto run = [&] {
+          py::gil_scoped_release release;
+          parallel_for(n, grain, [&](std::int64_t b, std::int64_t e) {
+            if (b <= failing_item && failing_item < e) throw std::bad_alloc();
+            for (std::int64_t i = b; i < e; ++i) ran[static_cast<std::size_t>(i)] = 1;
+          });
+        };
+        if (propagate) {
+          run();
+          return std::int64_t{-1};
+        }
+        try {
+          run();
+        } catch (const std::bad_alloc&) {
+          std::int64_t done = 0;
+          for (char r : ran) done += r;
+          return done;
+        }
+        return std::int64_t{-1};  // nothing failed
+      },
+      py::arg("n"), py::arg("grain"), py::arg("failing_item"), py::arg("propagate"));
   m.def("_denormal_probe", [] {
     // A denormal product computed inside minimod's kernel context: 0 when flush-to-zero is on.
     float result = 0.0f;

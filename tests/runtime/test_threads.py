@@ -205,3 +205,19 @@ def test_idle_pool_threads_sleep_per_thread(restore_threads):
     hz = os.sysconf("SC_CLK_TCK")
     busiest = max((after[t] - before.get(t, 0)) / hz for t in after)
     assert busiest < 0.05, f"a thread used {busiest:.3f} s of CPU in 1 s of idling"
+
+
+@pytest.mark.parametrize("threads", [1, 2, 4])
+def test_an_allocation_failure_inside_a_chunk_becomes_memory_error(threads, restore_threads):
+    minimod.set_num_threads(threads)
+    n, grain = 1000, 10
+    chunks = max(1, min(threads, n // grain))
+    failing_item = n - 1  # in the last chunk, which a worker usually takes
+    # The exception reaches Python as MemoryError, in the calling thread ...
+    with pytest.raises(MemoryError):
+        _core._parallel_fail_test(n, grain, failing_item, True)
+    # ... only after every other chunk ran to completion (no job left half-done in the pool) ...
+    last_chunk_begin = n * (chunks - 1) // chunks
+    assert _core._parallel_fail_test(n, grain, failing_item, False) == last_chunk_begin
+    # ... and the pool still works afterwards.
+    assert _core._parallel_sum_test(50_000, 100) == _squares_sum(50_000)

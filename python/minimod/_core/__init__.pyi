@@ -198,6 +198,8 @@ def _module_call_descriptor(module_type: type, globals: dict, slow_path: typing.
     """
     Module.__call__ as a C method descriptor (module-internal; installed once).
     """
+def _parallel_fail_test(n: typing.SupportsInt | typing.SupportsIndex, grain: typing.SupportsInt | typing.SupportsIndex, failing_item: typing.SupportsInt | typing.SupportsIndex, propagate: bool) -> int:
+    ...
 def _parallel_sum_test(n: typing.SupportsInt | typing.SupportsIndex, grain: typing.SupportsInt | typing.SupportsIndex) -> int:
     ...
 def _pool_size() -> int:
