@@ -270,9 +270,6 @@ def conv3d(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: 
 
 # --- pad -------------------------------------------------------------------------------------
 
-_NP_MODE = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
-
-
 def pad(input: Any, pad: Any, mode: str = "constant", value: float | None = None) -> np.ndarray:
     """Pads the last len(pad)//2 dimensions, last dimension first (torch.nn.functional.pad).
 
@@ -311,7 +308,7 @@ def pad(input: Any, pad: Any, mode: str = "constant", value: float | None = None
         fill = 0 if value is None else value
         if npad == 0:  # nothing to pad (np.pad refuses an empty width list for a 0-d array)
             return np.array(x, copy=True)
-        return _pad_then_crop(x, dims, widths, dict(mode="constant", constant_values=fill))
+        return _crop_then_pad(x, dims, widths, dict(mode="constant", constant_values=fill))
 
     if value is not None and value != 0:
         msg = f'Padding mode "{mode}" doesn\'t take in value argument'
@@ -353,7 +350,24 @@ def pad(input: Any, pad: Any, mode: str = "constant", value: float | None = None
             name = "WHD"[i]
             msg = f"input ({name}: {x.shape[d]}) is too small. Calculated output {name}: {x.shape[d] + lo + hi}"
             raise RuntimeError(msg)
-    return _pad_then_crop(x, dims, widths, dict(mode=_NP_MODE[mode]))
+    return _gather_pad(x, dims, widths, mode)
+
+
+def _gather_pad(x: np.ndarray, dims: list[int], widths: list[tuple[int, int]], mode: str) -> np.ndarray:
+    # Output position j of a padded dimension reads source index j - before of the ORIGINAL input,
+    # clamped (replicate) or mirrored (reflect; torch bounds each pad below the size, so one mirror
+    # suffices). Negative pads just shift the window; nothing larger than the output is allocated.
+    out = x
+    for d, (lo, hi) in zip(dims, widths):
+        n = x.shape[d]
+        src = np.arange(-lo, n + hi, dtype=np.intp)
+        if mode == "replicate":
+            src = np.clip(src, 0, n - 1)
+        else:
+            src = np.abs(src)
+            src = np.where(src >= n, 2 * (n - 1) - src, src)
+        out = np.take(out, src, axis=d)
+    return out
 
 
 def _np_widths(ndim: int, dims: list[int], widths: list[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -370,15 +384,15 @@ def _crop_index(ndim: int, dims: list[int], negative: list[tuple[int, int]], sha
     return tuple(index)
 
 
-def _pad_then_crop(x: np.ndarray, dims: list[int], widths: list[tuple[int, int]], kw: dict) -> np.ndarray:
-    # Positive pads grow the array (numpy's modes match torch's on the original array), then
-    # negative pads crop it.
-    out = np.pad(x, _np_widths(x.ndim, dims, [(max(lo, 0), max(hi, 0)) for lo, hi in widths]), **kw)
-    if any(lo < 0 or hi < 0 for lo, hi in widths):
-        negative = [(min(lo, 0), min(hi, 0)) for lo, hi in widths]
+def _crop_then_pad(x: np.ndarray, dims: list[int], widths: list[tuple[int, int]], kw: dict) -> np.ndarray:
+    # As torch does: negative pads narrow the input first, then positive pads grow what is left.
+    # (Padding first would agree wherever torch succeeds, but would allocate the whole padded
+    # array before noticing that (10**12, -10**12) is invalid.)
+    negative = [(min(lo, 0), min(hi, 0)) for lo, hi in widths]
+    if any(lo or hi for lo, hi in negative):
         for d, (lo, hi) in zip(dims, negative):
-            if out.shape[d] + lo + hi < 0:
+            if x.shape[d] + lo + hi < 0:
                 msg = "narrow(): length must be non-negative."
                 raise RuntimeError(msg)
-        out = out[_crop_index(out.ndim, dims, negative, out.shape)]
-    return out
+        x = x[_crop_index(x.ndim, dims, negative, x.shape)]
+    return np.pad(x, _np_widths(x.ndim, dims, [(max(lo, 0), max(hi, 0)) for lo, hi in widths]), **kw)
