@@ -8,8 +8,10 @@
 // S provides: V (vector), M (comparison mask), W (lanes), load, store, set1, hsum, hmax, add, sub, mul, div, fmadd(a,b,c)
 // = a*b+c, fnmadd(a,b,c) = c-a*b, fmsub(a,b,c) = a*b-c, max, min (x86 semantics: the SECOND
 // operand is returned when either is NaN), abs, xor_sign(a, s) (flip a's sign where s is
-// negative), lt, gt, select(m, a, b) = m ? a : b, round (to nearest integer), pow2i (2^n for
-// integral n in [-126, 127]).
+// negative), lt, gt, select(m, a, b) = m ? a : b, round (to nearest integer), ldexp(p, n) = p 2^n
+// for integral n in [-160, 160] (one rounding, to a subnormal, 0 or inf as the product needs),
+// rcp (an approximate reciprocal, relative error <= 1.5 * 2^-12), finite (mask of finite lanes),
+// kReciprocalBeatsDivider (div_by_normal below refines rcp instead of dividing).
 //
 // Accuracy, measured against a double reference on dense sweeps of [-110, 110] and random
 // inputs (and asserted by tests/kernels/test_eltwise.py on every ISA):
@@ -33,14 +35,12 @@ struct VecMath {
   using V = typename S::V;
 
   // e^x. Range reduction x = n ln2 + r, |r| <= ln2/2, with ln2 split in two so n*ln2_hi is exact;
-  // e^r = 1 + r + r^2 P(r) (degree-5 P, relative error 3e-9). 2^n is applied as two factors
-  // 2^n1 * 2^n2 so n may reach -150 (gradual underflow) or +128 (overflow to inf) without
-  // building an out-of-range exponent.
+  // e^r = 1 + r + r^2 P(r) (degree-5 P, relative error 3e-9), scaled by 2^n through S::ldexp, which
+  // rounds once into the subnormals (gradual underflow) or to +inf. x is clamped to [-110, hi]:
+  // below -110 the product is 0 whatever p is, above hi it is +inf.
   static V exp(V x) {
     const V hi = S::set1(88.72283935546875f);  // just above ln(FLT_MAX): rounds to +inf
-    const V lo = S::set1(-103.97208f);         // ln(2^-150): below it e^x rounds to 0
-    const auto underflow = S::lt(x, lo);        // false for NaN
-    x = S::min(hi, S::max(lo, x));              // operand order keeps NaN
+    x = S::min(hi, S::max(S::set1(-110.0f), x));  // operand order keeps NaN
     const V n = S::round(S::mul(x, S::set1(1.44269504088896341f)));
     V r = S::fnmadd(n, S::set1(0.693359375f), x);
     r = S::fnmadd(n, S::set1(-2.12194440e-4f), r);
@@ -51,9 +51,22 @@ struct VecMath {
     p = S::fmadd(p, r, S::set1(1.666666650e-01f));
     p = S::fmadd(p, r, S::set1(5.000000013e-01f));
     const V e = S::add(S::fmadd(S::mul(r, r), p, r), S::set1(1.0f));
-    const V n1 = S::round(S::mul(n, S::set1(0.5f)));  // |n1|, |n - n1| <= 75
-    const V n2 = S::sub(n, n1);
-    return S::select(underflow, S::set1(0.0f), S::mul(S::mul(e, S::pow2i(n1)), S::pow2i(n2)));
+    return S::ldexp(e, n);
+  }
+
+  // num / d for d in [1, 2^30] (a positive normal float far from overflow), without the divider:
+  // the approximate reciprocal refined by one Newton step (relative error ~2^-23), the quotient,
+  // then one correction with its exact FMA residual, which leaves it within a rounding or so of
+  // the true quotient (the test sweeps hold the ulp bounds above). A non-finite quotient (num
+  // infinite or NaN) is returned as the product gives it: its residual would be NaN. Used only
+  // where S says it wins: a 16-lane divide is slow, an 8-lane one is cheaper than these 8 ops.
+  static V div_by_normal(V num, V d) {
+    if constexpr (!S::kReciprocalBeatsDivider) return S::div(num, d);
+    V r = S::rcp(d);
+    r = S::fmadd(S::fnmadd(d, r, S::set1(1.0f)), r, r);
+    const V q = S::mul(num, r);
+    const V residual = S::fnmadd(d, q, num);
+    return S::select(S::finite(q), S::fmadd(residual, r, q), q);
   }
 
   // sigmoid from e = e^-|x|, which never overflows: 1 / (1 + e) for x >= 0 and e / (1 + e)
@@ -63,7 +76,7 @@ struct VecMath {
     const V one = S::set1(1.0f);
     const V e = exp(S::xor_sign(S::abs(x), S::set1(-1.0f)));
     const V num = S::select(S::lt(x, S::set1(0.0f)), e, one);
-    return S::div(num, S::add(one, e));
+    return div_by_normal(num, S::add(one, e));
   }
 
   // x * sigmoid(x) with the same e = e^-|x|: x / (1 + e) for x >= 0, x e / (1 + e) for x < 0
@@ -72,7 +85,7 @@ struct VecMath {
   static V silu(V x) {
     const V e = exp(S::xor_sign(S::abs(x), S::set1(-1.0f)));
     const V num = S::select(S::lt(x, S::set1(0.0f)), S::mul(x, e), x);
-    return S::div(num, S::add(S::set1(1.0f), e));
+    return div_by_normal(num, S::add(S::set1(1.0f), e));
   }
 
   // tanh: an odd polynomial for |x| < 0.625 (where 1 - 2/(e^2x + 1) would cancel), else the
@@ -86,9 +99,11 @@ struct VecMath {
     p = S::fmadd(p, z, S::set1(1.333286945e-01f));
     p = S::fmadd(p, z, S::set1(-3.333333124e-01f));
     const V small = S::fmadd(S::mul(x, z), p, x);
-    const V e = exp(S::add(ax, ax));
+    // Beyond |x| = 9.02, tanh rounds to +-1 in float: clamping there keeps e + 1 <= e^20 (a
+    // valid divisor for div_by_normal) and maps inf to 1; NaN passes the min unchanged.
+    const V e = exp(S::add(S::min(S::set1(10.0f), ax), S::min(S::set1(10.0f), ax)));
     const V one = S::set1(1.0f);
-    const V large = S::sub(one, S::div(S::set1(2.0f), S::add(e, one)));
+    const V large = S::sub(one, div_by_normal(S::set1(2.0f), S::add(e, one)));
     const V signed_large = S::xor_sign(large, x);
     return S::select(S::lt(ax, S::set1(0.625f)), small, signed_large);
   }
@@ -116,7 +131,7 @@ struct VecMath {
     const V small = S::fmadd(hx, S::mul(z, p), hx);
 
     const V t = S::min(S::set1(10.5f), az);  // keeps NaN
-    const V v = S::sub(S::div(one, t), S::set1(0.55f));
+    const V v = S::sub(div_by_normal(one, t), S::set1(0.55f));
     V q = S::set1(-4.725939900e-02f);
     q = S::fmadd(q, v, S::set1(6.306056082e-02f));
     q = S::fmadd(q, v, S::set1(-2.016629101e-02f));
