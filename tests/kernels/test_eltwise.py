@@ -151,7 +151,7 @@ def test_accuracy_claims_of_the_vector_math(isa):
     ref = _ref("gelu", x)
     normal = np.abs(ref) >= np.finfo(np.float32).tiny
     rel = np.abs(F.gelu(x).astype(np.float64) - ref)[normal] / np.abs(ref[normal])
-    assert rel.max() <= 1e-6
+    assert rel.max() <= 6e-7  # vec_math.h claims 5.3e-7 for the one-polynomial erfc form
     ref = _ref("gelu", x, approximate="tanh")
     big = np.abs(ref) > 1e-7
     rel = np.abs(F.gelu(x, approximate="tanh").astype(np.float64) - ref)[big] / np.abs(ref[big])

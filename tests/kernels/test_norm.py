@@ -230,3 +230,21 @@ def test_matches_torch_over_steps(shape):
     y = F.batch_norm(x, rm, rv, w, b)
     ty = torch.nn.functional.batch_norm(torch.from_numpy(x), t_rm, t_rv, torch.from_numpy(w), torch.from_numpy(b))
     np.testing.assert_allclose(y, ty.numpy(), rtol=1e-5, atol=1e-5)
+
+
+# The per-channel affine map has AVX2 / AVX-512 kernels (csrc/kernels/norm/batchnorm_avx*.cpp):
+# plane sizes around both vector widths and their 4-vector unroll reach every loop and the
+# padded tail; NaN and inf inputs pass through as the formula says.
+@pytest.mark.parametrize("spatial", [1, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 129])
+def test_affine_vector_paths_match_reference(isa, spatial):
+    x, w, b, rm, rv = _data((2, 3, spatial), seed=spatial)
+    x[0, 1, spatial // 2] = np.nan
+    x[1, 2, 0] = np.inf
+    x[1, 0, spatial - 1] = -np.inf
+    want, _, _ = _bn_ref(x, rm, rv, w, b, False, 0.1, 1e-5)
+    y = F.batch_norm(x, rm, rv, w, b, training=False, eps=1e-5)
+    np.testing.assert_allclose(y, want, rtol=1e-5, atol=2e-6, equal_nan=True)
+    assert np.array_equal(np.isnan(y), np.isnan(want)) and np.array_equal(np.isinf(y), np.isinf(want))
+    x = np.nan_to_num(x, posinf=5.0, neginf=-5.0)
+    want, _, _ = _bn_ref(x, None, None, w, b, True, 0.1, 1e-5)
+    np.testing.assert_allclose(F.batch_norm(x, None, None, w, b, training=True), want, rtol=1e-5, atol=2e-6)

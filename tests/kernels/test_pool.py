@@ -561,3 +561,46 @@ def test_global_avg_pool_matches_torch():
     x = np.random.default_rng(3).standard_normal((2, 64, 7, 7)).astype(np.float32)
     want = torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(x), 1).numpy()
     np.testing.assert_allclose(F.adaptive_avg_pool2d(x, 1), want, rtol=1e-6, atol=1e-7)
+
+
+# ---------------------------------------------------------------------------------------------
+# The per-ISA max-pool interior kernels (pool_avx2.cpp / pool_avx512.cpp, stride 1 and 2): row
+# widths around the vector widths (8 and 16 lanes, 16 and 32 input floats at stride 2) reach full
+# vectors, masked tails and the scalar clipped edges; NaN, +-inf, subnormals and signed-zero ties
+# must follow torch's rule bit for bit on every path.
+
+
+def _specials(shape, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape).astype(np.float32)
+    u = rng.random(shape)
+    x[u < 0.03] = np.nan
+    x[(u >= 0.03) & (u < 0.06)] = -np.inf
+    x[(u >= 0.06) & (u < 0.08)] = np.inf
+    x[(u >= 0.08) & (u < 0.14)] = 0.0
+    x[(u >= 0.14) & (u < 0.20)] = -0.0  # ties of +0 and -0: the first in scan order wins
+    x[(u >= 0.20) & (u < 0.22)] = np.float32(1e-40)
+    return x
+
+
+@pytest.mark.parametrize("iw", [3, 8, 9, 15, 16, 17, 31, 32, 33, 34, 47, 66])
+def test_max_pool2d_vector_interior_matches_reference_on_every_isa(isa, iw):
+    x = _specials((2, 1, 5, iw), seed=iw)
+    checked = 0
+    for k, s, p, d in itertools.product(((2, 2), (3, 3), (1, 3), (3, 2)), (1, 2), (0, 1), (1, 2)):
+        if p > min(k) // 2 or _out_size(iw, k[1], s, p, d, False) < 1 or _out_size(5, k[0], s, p, d, False) < 1:
+            continue
+        want, _ = max_pool2d_ref(x, k, (s, s), (p, p), (d, d), False)
+        got = F.max_pool2d(x, k, s, p, d)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))  # NaN signs included
+        checked += 1
+    assert checked >= 8
+
+
+def test_max_pool2d_vector_interior_matches_torch_on_every_isa(isa):
+    torch = pytest.importorskip("torch")
+    x = _specials((1, 3, 20, 37), seed=3)
+    for args in ((2,), (3, 2, 1), (3, 1, 1), (2, 2, 0, 2)):
+        want = torch.nn.functional.max_pool2d(torch.from_numpy(x), *args).numpy()
+        np.testing.assert_array_equal(F.max_pool2d(x, *args), want)

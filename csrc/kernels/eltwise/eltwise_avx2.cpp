@@ -31,6 +31,17 @@ struct Avx2 {
   static M gt(V a, V b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
   static V select(M m, V a, V b) { return _mm256_blendv_ps(b, a, m); }
   static V round(V a) { return _mm256_round_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+  // p 2^n as two exact power-of-two factors 2^n1 2^n2 (|n1|, |n2| <= 80, each a normal float),
+  // so n may reach -160 (gradual underflow, one rounding in the second product) or +128
+  // (overflow to inf) without building an out-of-range exponent.
+  static V ldexp(V p, V n) {
+    const V n1 = round(_mm256_mul_ps(n, _mm256_set1_ps(0.5f)));
+    const V n2 = _mm256_sub_ps(n, n1);
+    return _mm256_mul_ps(_mm256_mul_ps(p, pow2i(n1)), pow2i(n2));
+  }
+  static constexpr bool kReciprocalBeatsDivider = false;  // measured: see vec_math.h div_by_normal
+  static V rcp(V a) { return _mm256_rcp_ps(a); }
+  static M finite(V a) { return _mm256_cmp_ps(abs(a), _mm256_set1_ps(INFINITY), _CMP_LT_OQ); }
   static V pow2i(V n) {
     const __m256i e = _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127));
     return _mm256_castsi256_ps(_mm256_slli_epi32(e, 23));

@@ -34,9 +34,13 @@ struct Avx512 {
   static M gt(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
   static V select(M m, V a, V b) { return _mm512_mask_blend_ps(m, b, a); }
   static V round(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
-  static V pow2i(V n) {
-    const __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127));
-    return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+  // vscalefps: p 2^n with a single rounding, including into the subnormals and to 0 or inf.
+  static V ldexp(V p, V n) { return _mm512_scalef_ps(p, n); }
+  static constexpr bool kReciprocalBeatsDivider = true;  // measured: see vec_math.h div_by_normal
+  static V rcp(V a) { return _mm512_rcp14_ps(a); }
+  static M finite(V a) {
+    // fpclass categories 0x01 QNaN, 0x08 +inf, 0x10 -inf, 0x80 SNaN: finite is none of them.
+    return static_cast<M>(~_mm512_fpclass_ps_mask(a, 0x01 | 0x08 | 0x10 | 0x80));
   }
   static float hsum(V a) { return _mm512_reduce_add_ps(a); }
   static float hmax(V a) { return _mm512_reduce_max_ps(a); }

@@ -1,11 +1,14 @@
-// Batch normalisation kernels (generic C++; the loops are simple enough for the compiler's
-// baseline vectoriser, and they are bound by memory bandwidth, not arithmetic).
+// Batch normalisation kernels. The statistics are generic C++; the per-channel affine map, the
+// whole of an eval-mode forward, goes through the per-ISA table of ukernels.h (the baseline
+// build is SSE2 only, and there three operations per 4 floats cost as much as the memory).
 #include "kernels/norm/batchnorm.h"
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "kernels/norm/ukernels.h"
+#include "runtime/cpu_features.h"
 #include "runtime/parallel.h"
 
 namespace minimod {
@@ -53,7 +56,31 @@ inline void centred_sums_f64(const float* p, std::int64_t s, double m, double* d
   *d2 += q0 + q1;
 }
 
+void affine_generic(const float* x, float* y, std::int64_t n, float center, float scale, float shift) {
+  for (std::int64_t i = 0; i < n; ++i) y[i] = (x[i] - center) * scale + shift;
+}
+
+// The normalisation family's one dispatch point: the kernel table of the active ISA.
+const NormKernels& kernels() {
+#if defined(MINIMOD_X86)
+  switch (active_isa()) {
+    case Isa::Avx512:
+      return norm_kernels_avx512();
+    case Isa::Avx2:
+      return norm_kernels_avx2();
+    default:
+      break;
+  }
+#endif
+  return norm_kernels_generic();
+}
+
 }  // namespace
+
+const NormKernels& norm_kernels_generic() {
+  static const NormKernels t{affine_generic};
+  return t;
+}
 
 void batchnorm_stats_f32(const float* x, std::int64_t n, std::int64_t c, std::int64_t s, double* mean,
                          double* var) {
@@ -114,14 +141,12 @@ void batchnorm_apply_f32(const float* x, float* y, std::int64_t n, std::int64_t 
     });
     return;
   }
+  const NormKernels& k = kernels();
   const std::int64_t grain = std::max<std::int64_t>(1, kGrainElems / s);
   parallel_for(n * c, grain, [&](std::int64_t p0, std::int64_t p1) {
     for (std::int64_t p = p0; p < p1; ++p) {
       const std::int64_t ch = p % c;
-      const float m = center[ch], k = scale[ch], b = shift[ch];
-      const float* xp = x + p * s;
-      float* yp = y + p * s;
-      for (std::int64_t i = 0; i < s; ++i) yp[i] = (xp[i] - m) * k + b;
+      k.affine(x + p * s, y + p * s, s, center[ch], scale[ch], shift[ch]);
     }
   });
 }

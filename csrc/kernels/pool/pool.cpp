@@ -1,4 +1,5 @@
-// Pooling kernels (generic C++). Each task is one output row of one plane; window bounds are
+// Pooling kernels (generic C++; the max-pool interior goes through the per-ISA table of
+// ukernels.h). Each task is one output row of one plane; window bounds are
 // clipped once per output cell, exactly as torch clips them, so sums see the same elements in the
 // same order.
 #include "kernels/pool/pool.h"
@@ -7,6 +8,8 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/pool/ukernels.h"
+#include "runtime/cpu_features.h"
 #include "runtime/parallel.h"
 
 namespace minimod {
@@ -80,33 +83,54 @@ void max_pool_row(const float* xp, float* yr, std::int64_t* ir, std::int64_t y0,
   }
 }
 
-// Rows with one kernel row (MaxPool1d, or kh = 1) and no indices: the windows that lie wholly
-// inside the input are reduced tap-major (tap j of every window, then tap j + 1), so the inner
-// loop runs over outputs with no bounds logic and the compiler vectorises it. Taps are still
-// visited in increasing x order per window, so NaN and tie handling match max_pool_row exactly.
-// Returns the half-open range [ox_lo, ox_hi) it filled; the caller does the clipped edges.
-void max_pool_row_interior(const float* row, float* yr, std::int64_t iw, std::int64_t ow,
-                           const Pool2dWindow& w, std::int64_t& ox_lo, std::int64_t& ox_hi) {
+// The interior outputs [ox_lo, ox_hi) of a row: those whose window lies wholly inside the input
+// horizontally, so the vector kernels need no bounds logic. The caller does the clipped edges.
+void interior_range(std::int64_t iw, std::int64_t ow, const Pool2dWindow& w, std::int64_t& ox_lo,
+                    std::int64_t& ox_hi) {
   const std::int64_t span = (w.kw - 1) * w.dw + 1;
   // First output whose window starts at x >= 0, and one past the last that ends at x <= iw.
   ox_lo = std::min<std::int64_t>(ow, (w.pw + w.sw - 1) / w.sw);
   const std::int64_t last_fit = iw + w.pw - span;  // ox * sw <= last_fit
   ox_hi = last_fit < 0 ? ox_lo : std::max(ox_lo, std::min<std::int64_t>(ow, last_fit / w.sw + 1));
-  const std::int64_t n = ox_hi - ox_lo;
+}
+
+// Generic interior kernel: reduced tap-major (tap (row, j) of every window, then the next tap),
+// so the inner loop runs over outputs with no bounds logic and the compiler vectorises it. Taps
+// are still visited row by row, left to right, per window, so NaN and tie handling match
+// max_pool_row exactly.
+void max_row_interior_generic(const float* xp, float* yr, std::int64_t y0, std::int64_t y1,
+                              std::int64_t iw, std::int64_t lo, std::int64_t hi, const Pool2dWindow& w) {
+  const std::int64_t n = hi - lo;
   if (n <= 0) return;
-  const float* base = row + ox_lo * w.sw - w.pw;
-  float* out = yr + ox_lo;
+  float* out = yr + lo;
   const std::int64_t sw = w.sw;
-  // The first tap: max(-inf, v) is v for every v, NaN and -inf included.
-  for (std::int64_t i = 0; i < n; ++i) out[i] = base[i * sw];
-  for (std::int64_t j = 1; j < w.kw; ++j) {
-    const float* tap = base + j * w.dw;
-    for (std::int64_t i = 0; i < n; ++i) {
-      const float v = tap[i * sw];
-      const float best = out[i];
-      out[i] = ((v > best) | (v != v)) ? v : best;
+  for (std::int64_t i = 0; i < n; ++i) out[i] = -std::numeric_limits<float>::infinity();
+  for (std::int64_t yy = y0; yy < y1; yy += w.dh) {
+    const float* base = xp + yy * iw + lo * sw - w.pw;
+    for (std::int64_t j = 0; j < w.kw; ++j) {
+      const float* tap = base + j * w.dw;
+      for (std::int64_t i = 0; i < n; ++i) {
+        const float v = tap[i * sw];
+        const float best = out[i];
+        out[i] = ((v > best) | (v != v)) ? v : best;
+      }
     }
   }
+}
+
+// The pooling family's one dispatch point: the kernel table of the active ISA.
+const PoolKernels& kernels() {
+#if defined(MINIMOD_X86)
+  switch (active_isa()) {
+    case Isa::Avx512:
+      return pool_kernels_avx512();
+    case Isa::Avx2:
+      return pool_kernels_avx2();
+    default:
+      break;
+  }
+#endif
+  return pool_kernels_generic();
 }
 
 // Global average pooling (adaptive output 1 x 1): the mean of each contiguous plane, as torch
@@ -136,6 +160,9 @@ void max_pool2d_f32(const float* x, float* y, std::int64_t* indices, std::int64_
                     std::int64_t ih, std::int64_t iw, std::int64_t oh, std::int64_t ow,
                     const Pool2dWindow& w) {
   const std::int64_t rows = planes * oh;
+  const PoolKernels& k = kernels();
+  std::int64_t lo = 0, hi = 0;
+  interior_range(iw, ow, w, lo, hi);
   parallel_for(rows, row_grain(ow, window_taps(w)), [&](std::int64_t r0, std::int64_t r1) {
     for (std::int64_t r = r0; r < r1; ++r) {
       const std::int64_t plane = r / oh, oy = r % oh;
@@ -143,11 +170,10 @@ void max_pool2d_f32(const float* x, float* y, std::int64_t* indices, std::int64_
       const std::int64_t y1 = std::min(y0 + (w.kh - 1) * w.dh + 1, ih);
       while (y0 < 0) y0 += w.dh;
       const float* xp = x + plane * ih * iw;
-      if (indices == nullptr && w.kh == 1 && y0 < y1) {
-        // A single input row per window: vectorisable interior, scalar clipped edges.
+      if (indices == nullptr && y0 < y1) {
+        // Without indices: a vector interior, scalar clipped edges.
         float* yr = y + r * ow;
-        std::int64_t lo = 0, hi = 0;
-        max_pool_row_interior(xp + y0 * iw, yr, iw, ow, w, lo, hi);
+        k.max_row_interior(xp, yr, y0, y1, iw, lo, hi, w);
         Pool2dWindow edge = w;
         max_pool_row<false>(xp, yr, nullptr, y0, y1, iw, lo, edge);
         if (hi < ow) {
@@ -252,6 +278,11 @@ void adaptive_max_pool2d_f32(const float* x, float* y, std::int64_t* indices, st
       }
     }
   });
+}
+
+const PoolKernels& pool_kernels_generic() {
+  static const PoolKernels t{max_row_interior_generic};
+  return t;
 }
 
 }  // namespace minimod

@@ -145,6 +145,10 @@ class _NormBase(Module):
 
 class _BatchNorm(_NormBase):
     def forward(self, input: Any) -> np.ndarray:
+        # Convert a foreign tensor once, here: the checks below then see a numpy array and do not
+        # convert it again (a torch tensor through DLPack costs microseconds per conversion).
+        if not isinstance(input, np.ndarray) and is_tensor_like(input):
+            input = as_array(input)
         self._check_input_dim(input)
         training = self.training
         # Batch statistics in training, and in eval when there are no running buffers; running
