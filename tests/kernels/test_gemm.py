@@ -43,6 +43,10 @@ def operands(rng, m, n, k, layout):
         b = rng.uniform(-1, 1, (n, k)).astype(np.float32).T
     elif layout == "strided":  # neither stride is 1: the general packers
         b = rng.uniform(-1, 1, (2 * k, 3 * n)).astype(np.float32)[::2, ::3]
+    elif layout == "nn_view":  # row-major B inside a wider array: rows not cache-line aligned
+        b = rng.uniform(-1, 1, (k, n + 7)).astype(np.float32)[:, 3 : n + 3]
+    elif layout == "nt_view":  # W^T with W a column slice of a wider array
+        b = rng.uniform(-1, 1, (n, k + 5)).astype(np.float32)[:, 1 : k + 1].T
     elif layout == "a_t":  # A column-major: A packing with a non-unit column stride
         a = np.asfortranarray(a)
         b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
@@ -68,7 +72,7 @@ def test_sizes(isa, layout):
         check(T.sgemm(a, b), reference(a, b), k)
 
 
-@pytest.mark.parametrize("layout", ["strided", "a_t", "negative"])
+@pytest.mark.parametrize("layout", ["strided", "a_t", "negative", "nn_view", "nt_view"])
 def test_layouts(isa, layout):
     rng = np.random.default_rng(1)
     for m, n, k in [(1, 17, 31), (3, 64, 7), (8, 65, 257), (9, 33, 300), (31, 63, 64), (65, 17, 2)]:
@@ -110,7 +114,7 @@ def test_cache_blocks(isa):
     assert cfg["isa"] == isa
     rng = np.random.default_rng(4)
     m, n, k = cfg["mc"] + cfg["mr"] + 3, cfg["nc"] + cfg["nr"] + 5, 2 * cfg["kc"] + 7
-    for layout in ["nn", "nt"]:
+    for layout in ["nn", "nt", "nn_view", "nt_view"]:
         a, b = operands(rng, m, n, k, layout)
         bias = rng.uniform(-1, 1, m).astype(np.float32)
         check(T.sgemm(a, b, bias, bias_per_row=True), reference(a, b, bias, True), k)

@@ -27,6 +27,7 @@
 // when the B panels outnumber the threads and A is the smaller operand, otherwise along M. Every output element is computed
 // by one thread in one fixed order, so results never depend on the thread count.
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "common/aligned.h"
@@ -107,8 +108,10 @@ struct Tile {
 
   // C[i0:i0+rows, j0:j0+cols] (op)= A panel * B panel over one K block [pc, pc + kc).
   void run(const float* apanel, const float* bpanel, std::int64_t i0, int rows, std::int64_t j0,
-           int cols, std::int64_t pc, std::int64_t kc, std::int64_t K) const {
+           int cols, std::int64_t pc, std::int64_t kc, std::int64_t K,
+           const PrefetchStream& pf = {}) const {
     UkernelTile t;
+    t.pf = pf;
     t.accumulate = pc > 0;
     t.finish = pc + kc == K;
     t.relu = ep.relu;
@@ -118,6 +121,52 @@ struct Tile {
     kt.ukernel[rows - 1][vsel](kc, apanel, bpanel, c + i0 * ldc + j0, ldc, cols, t);
   }
 };
+
+// The source lines of the next B micro-panel, to be fetched by the microkernel calls of the
+// current one: `lines` cache lines, `lines_per_row` per source row.
+struct PanelPrefetch {
+  const char* first = nullptr;
+  std::int64_t stride = 0;
+  int lines_per_row = 0;
+  std::int64_t lines = 0;
+
+  // Lines that ceil(lines / n) at a time, the i-th of n microkernel calls fetches (at most kc).
+  PrefetchStream share(std::int64_t i, std::int64_t n, std::int64_t kc) const {
+    PrefetchStream s;
+    if (lines == 0) return s;
+    const std::int64_t per = ceil_div(lines, n);
+    const std::int64_t begin = std::min(lines, i * per);
+    s.row = first + begin / lines_per_row * stride;
+    s.stride = stride;
+    s.lines_per_row = lines_per_row;
+    s.line = static_cast<int>(begin % lines_per_row);
+    s.count = static_cast<int>(std::min({per, lines - begin, kc}));
+    return s;
+  }
+};
+
+PanelPrefetch panel_prefetch(const BPacker& bp, std::int64_t k0, std::int64_t kc,
+                             std::int64_t j0, std::int64_t nc) {
+  PanelPrefetch p;
+  SourceLines src;
+  if (nc <= 0 || kc <= 0 || !bp.source_lines(k0, kc, j0, nc, &src) || src.rows <= 0) return p;
+  constexpr std::int64_t kLine = 64;
+  const auto addr = reinterpret_cast<std::uintptr_t>(src.first);
+  const std::int64_t offset = static_cast<std::int64_t>(addr % kLine);
+  std::int64_t per_row;
+  if (src.stride % kLine == 0) {  // every row has the first one's alignment: start at its line
+    p.first = static_cast<const char*>(src.first) - offset;
+    per_row = ceil_div(offset + src.span, kLine);
+  } else {  // one line more than the span needs covers any alignment
+    p.first = static_cast<const char*>(src.first);
+    per_row = ceil_div(src.span, kLine) + 1;
+  }
+  if (per_row > (std::int64_t{1} << 20)) return PanelPrefetch{};
+  p.stride = src.stride;
+  p.lines_per_row = static_cast<int>(per_row);
+  p.lines = per_row * src.rows;
+  return p;
+}
 
 // Packs all of A (M x K) as K blocks of m_pad x kc, block pc at dst + m_pad * pc; the panel
 // groups are packed in parallel when `parallel`.
@@ -167,6 +216,7 @@ void slice_shared_a(const Tile& tile, std::int64_t M, std::int64_t K, std::int64
                     const float* apacked, const BPacker& bp, std::int64_t n0, std::int64_t n1) {
   const GemmKernels& kt = tile.kt;
   const std::int64_t m_pad = ceil_div(M, kt.mr) * kt.mr;
+  const std::int64_t a_panels = ceil_div(M, kt.mr);
   float* bpanel = pack_buffers().get_b(static_cast<std::size_t>(kt.nr * KC));
   for (std::int64_t pc = 0; pc < K; pc += KC) {
     const std::int64_t kc = std::min(KC, K - pc);
@@ -174,9 +224,18 @@ void slice_shared_a(const Tile& tile, std::int64_t M, std::int64_t K, std::int64
     for (std::int64_t jr = n0; jr < n1; jr += kt.nr) {
       const int cols = static_cast<int>(std::min<std::int64_t>(kt.nr, n1 - jr));
       bp.pack(pc, kc, jr, cols, kt.nr, bpanel);
+      // The next panel: the one to the right, or the first of the next K block.
+      PanelPrefetch next;
+      if (jr + kt.nr < n1) {
+        next = panel_prefetch(bp, pc, kc, jr + kt.nr, std::min<std::int64_t>(kt.nr, n1 - jr - kt.nr));
+      } else if (pc + kc < K) {
+        next = panel_prefetch(bp, pc + kc, std::min(KC, K - pc - kc), n0,
+                              std::min<std::int64_t>(kt.nr, n1 - n0));
+      }
       for (std::int64_t ir = 0; ir < M; ir += kt.mr) {
         const int rows = static_cast<int>(std::min<std::int64_t>(kt.mr, M - ir));
-        tile.run(ablock + ir * kc, bpanel, ir, rows, jr, cols, pc, kc, K);
+        tile.run(ablock + ir * kc, bpanel, ir, rows, jr, cols, pc, kc, K,
+                 next.share(ir / kt.mr, a_panels, kc));
       }
     }
   }
