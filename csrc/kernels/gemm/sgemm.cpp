@@ -12,9 +12,12 @@
 //     pack the B micro-panel  kc x NR into an L1-resident buffer, consumed at once
 //      ir over M by MR        microkernel on an MR x NR tile of C
 // A packed B element is read from L1 by every A panel right after it is written, which is what
-// keeps small-M GEMMs (conv: M = C_out) from paying a memory round trip per B element. (Packing
-// several micro-panels per call, or reading row-major B in place without packing, measured no
-// faster for the conv shapes.)
+// keeps small-M GEMMs (conv: M = C_out) from paying a memory round trip per B element. The
+// source of the next micro-panel is fetched into L2 by the microkernel calls of the current one
+// (PrefetchStream, one line per k step, shared out over the A panels): the packer's strided reads
+// (an image row per k, a weight row per column) are a pattern the hardware prefetchers miss.
+// (Packing several micro-panels per call, or reading row-major B in place without packing,
+// measured no faster for the conv shapes, with and without that prefetch.)
 //
 // Blocked order (BLIS), when neither operand fits: per slice,
 //   jc over N by NC            B block kc x nc (L2)
