@@ -55,6 +55,12 @@ class BPacker {
     (void)k0, (void)kc, (void)j0, (void)nc, (void)out;
     return false;
   }
+  // True when pack() is a plain copy of a row-major source, B(k, j) = base[k * row_stride + j]
+  // (then the driver may have the microkernel do the copy); false (the default) otherwise.
+  virtual bool row_major_source(const float** base, std::int64_t* row_stride) const {
+    (void)base, (void)row_stride;
+    return false;
+  }
 };
 
 // B given by strides (the common case; also what sgemm uses internally). Uses the active ISA's
@@ -66,6 +72,7 @@ class StridedBPacker final : public BPacker {
             float* dst) const override;
   bool source_lines(std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc,
                     SourceLines* out) const override;
+  bool row_major_source(const float** base, std::int64_t* row_stride) const override;
 
  private:
   using PackBtFn = void (*)(const float*, std::int64_t, std::int64_t, std::int64_t,

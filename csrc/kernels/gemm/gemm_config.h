@@ -27,6 +27,19 @@ struct PrefetchStream {
   int count = 0;              // lines this call fetches (0: none; at most kc)
 };
 
+// Rows of the next B micro-panel a microkernel copies into its packed buffer, one row per k step,
+// while it computes on the current panel: for row-major B the pack is a plain row copy, and done
+// this way its loads and stores fill idle load/store slots beside the FMAs instead of running
+// between microkernel calls. Row r of the share: src + r * src_stride -> dst + r * NR (NR floats,
+// columns from `cols` on zero-filled).
+struct PanelCopy {
+  const float* src = nullptr;
+  std::int64_t src_stride = 0;
+  float* dst = nullptr;
+  int cols = 0;
+  int count = 0;  // rows this call copies (0: none; at most kc)
+};
+
 // The part of the epilogue one microkernel call applies to its tile.
 struct UkernelTile {
   bool accumulate;        // C += A*B (a later K block); otherwise C = A*B
@@ -35,6 +48,7 @@ struct UkernelTile {
   const float* bias_row;  // bias of this tile's first row (per-row bias), or nullptr
   const float* bias_col;  // bias of this tile's first column (per-column bias), or nullptr
   PrefetchStream pf;      // lines to fetch into L2 during the k loop
+  PanelCopy copy;         // rows of the next B panel to pack during the k loop
 };
 
 // C[0:rows, 0:nc] (op)= A_panel * B_panel over kc. `a` is a packed A panel (kc steps of MR
@@ -98,6 +112,7 @@ struct GemmKernels {
   GemmPackBnFn pack_bn = nullptr;
   GemmPackAFn pack_a = nullptr;
   FmaProbeFn fma_probe = nullptr;
+  bool copies_b = false;  // the microkernels carry out UkernelTile::copy (else it must be empty)
 };
 
 // The measured multiply-add peak of the active path on one core, GFLOP/s (the best of ~40

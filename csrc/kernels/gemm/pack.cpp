@@ -102,6 +102,13 @@ bool StridedBPacker::source_lines(std::int64_t k0, std::int64_t kc, std::int64_t
   return false;
 }
 
+bool StridedBPacker::row_major_source(const float** base, std::int64_t* row_stride) const {
+  if (cs_ != 1) return false;
+  *base = b_;
+  *row_stride = rs_;
+  return true;
+}
+
 void pack_a_generic(const float* a, std::int64_t rs, std::int64_t cs, std::int64_t i0, std::int64_t mc,
             std::int64_t k0, std::int64_t kc, int mr, float* dst) {
   for (std::int64_t p = 0; p < mc; p += mr) {

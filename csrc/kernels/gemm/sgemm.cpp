@@ -112,9 +112,10 @@ struct Tile {
   // C[i0:i0+rows, j0:j0+cols] (op)= A panel * B panel over one K block [pc, pc + kc).
   void run(const float* apanel, const float* bpanel, std::int64_t i0, int rows, std::int64_t j0,
            int cols, std::int64_t pc, std::int64_t kc, std::int64_t K,
-           const PrefetchStream& pf = {}) const {
+           const PrefetchStream& pf = {}, const PanelCopy& copy = {}) const {
     UkernelTile t;
     t.pf = pf;
+    t.copy = copy;
     t.accumulate = pc > 0;
     t.finish = pc + kc == K;
     t.relu = ep.relu;
@@ -220,25 +221,53 @@ void slice_shared_a(const Tile& tile, std::int64_t M, std::int64_t K, std::int64
   const GemmKernels& kt = tile.kt;
   const std::int64_t m_pad = ceil_div(M, kt.mr) * kt.mr;
   const std::int64_t a_panels = ceil_div(M, kt.mr);
-  float* bpanel = pack_buffers().get_b(static_cast<std::size_t>(kt.nr * KC));
+  // Row-major B: the microkernel calls of one panel copy the next panel into the other buffer.
+  const float* row_src = nullptr;
+  std::int64_t row_stride = 0;
+  const bool fused_copy = kt.copies_b && bp.row_major_source(&row_src, &row_stride);
+  const std::size_t panel_floats = static_cast<std::size_t>(kt.nr * KC);
+  float* buffers = pack_buffers().get_b(fused_copy ? 2 * panel_floats : panel_floats);
   for (std::int64_t pc = 0; pc < K; pc += KC) {
     const std::int64_t kc = std::min(KC, K - pc);
     const float* ablock = apacked + m_pad * pc;
-    for (std::int64_t jr = n0; jr < n1; jr += kt.nr) {
+    int parity = 0;
+    for (std::int64_t jr = n0; jr < n1; jr += kt.nr, parity ^= 1) {
       const int cols = static_cast<int>(std::min<std::int64_t>(kt.nr, n1 - jr));
-      bp.pack(pc, kc, jr, cols, kt.nr, bpanel);
-      // The next panel: the one to the right, or the first of the next K block.
+      float* bpanel = buffers + (fused_copy ? parity * panel_floats : 0);
+      // The first panel of a K block is packed here; with fused_copy every later one was
+      // copied by the previous panel's microkernel calls.
+      if (!fused_copy || jr == n0) bp.pack(pc, kc, jr, cols, kt.nr, bpanel);
+      const bool has_next = jr + kt.nr < n1;
+      PanelCopy copy;
+      if (fused_copy && has_next) {
+        copy.src = row_src + pc * row_stride + jr + kt.nr;
+        copy.src_stride = row_stride;
+        copy.dst = buffers + (parity ^ 1) * panel_floats;
+        copy.cols = static_cast<int>(std::min<std::int64_t>(kt.nr, n1 - jr - kt.nr));
+      }
+      // Lines to fetch: the panel after the one being copied (fused_copy), else the next one;
+      // past the slice's last panel, the first of the next K block.
+      const std::int64_t ahead = jr + (fused_copy ? 2 : 1) * kt.nr;
       PanelPrefetch next;
-      if (jr + kt.nr < n1) {
-        next = panel_prefetch(bp, pc, kc, jr + kt.nr, std::min<std::int64_t>(kt.nr, n1 - jr - kt.nr));
-      } else if (pc + kc < K) {
+      if (ahead < n1) {
+        next = panel_prefetch(bp, pc, kc, ahead, std::min<std::int64_t>(kt.nr, n1 - ahead));
+      } else if (!has_next && pc + kc < K) {
         next = panel_prefetch(bp, pc + kc, std::min(KC, K - pc - kc), n0,
                               std::min<std::int64_t>(kt.nr, n1 - n0));
       }
-      for (std::int64_t ir = 0; ir < M; ir += kt.mr) {
+      const std::int64_t copy_per = ceil_div(kc, a_panels);  // rows per microkernel call
+      for (std::int64_t ir = 0, i = 0; ir < M; ir += kt.mr, ++i) {
         const int rows = static_cast<int>(std::min<std::int64_t>(kt.mr, M - ir));
+        PanelCopy share;
+        if (copy.dst != nullptr) {
+          const std::int64_t r0 = std::min(kc, i * copy_per);
+          share = copy;
+          share.src = copy.src + r0 * row_stride;
+          share.dst = copy.dst + r0 * kt.nr;
+          share.count = static_cast<int>(std::min(copy_per, kc - r0));
+        }
         tile.run(ablock + ir * kc, bpanel, ir, rows, jr, cols, pc, kc, K,
-                 next.share(ir / kt.mr, a_panels, kc));
+                 next.share(i, a_panels, kc), share);
       }
     }
   }

@@ -64,17 +64,36 @@ void f32_gemm_ukernel_14x32__avx512(std::int64_t kc, const float* __restrict a,
     a += kMr;
     b += kNr;
   };
-  // The first pf.count steps also fetch one line of the next B panel's source into L2.
+  // The first copy.count steps also copy one row of the next B panel; the first pf.count steps
+  // fetch one line of a later panel's source into L2.
+  const float* cp_src = t.copy.src;
+  float* cp_dst = t.copy.dst;
+  const std::int64_t cp_steps = t.copy.count < kc ? t.copy.count : kc;
+  __mmask16 copy_mask[kNr / kLanes];
+#pragma GCC unroll 2
+  for (int v = 0; v < kNr / kLanes; ++v) copy_mask[v] = lane_mask(t.copy.cols - v * kLanes);
   const char* pf_row = t.pf.row;
   int pf_line = t.pf.line;
   const std::int64_t pf_steps = t.pf.count < kc ? t.pf.count : kc;
+  const std::int64_t extra_steps = cp_steps > pf_steps ? cp_steps : pf_steps;
   std::int64_t k = 0;
-  for (; k < pf_steps; ++k) {
+  for (; k < extra_steps; ++k) {
     step();
-    _mm_prefetch(pf_row + pf_line * 64, _MM_HINT_T1);
-    if (++pf_line == t.pf.lines_per_row) {
-      pf_line = 0;
-      pf_row += t.pf.stride;
+    if (k < cp_steps) {
+      // Masked loads never touch the source past its last column; zeros fill the panel.
+#pragma GCC unroll 2
+      for (int v = 0; v < kNr / kLanes; ++v) {
+        _mm512_store_ps(cp_dst + v * kLanes, _mm512_maskz_loadu_ps(copy_mask[v], cp_src + v * kLanes));
+      }
+      cp_src += t.copy.src_stride;
+      cp_dst += kNr;
+    }
+    if (k < pf_steps) {
+      _mm_prefetch(pf_row + pf_line * 64, _MM_HINT_T1);
+      if (++pf_line == t.pf.lines_per_row) {
+        pf_line = 0;
+        pf_row += t.pf.stride;
+      }
     }
   }
   for (; k < kc; ++k) step();
@@ -377,6 +396,7 @@ void fill_gemm_kernels_avx512(GemmKernels* t) {
   t->pack_bt = pack_bt_avx;
   t->pack_bn = pack_bn_avx512;
   t->fma_probe = fma_probe_avx512;
+  t->copies_b = true;
   t->pack_a = pack_a_avx512;
 }
 
