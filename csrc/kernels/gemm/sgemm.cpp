@@ -9,7 +9,8 @@
 //   pc over K by KC           the shared K block (m_pad x kc) stays in L2; the epilogue (bias,
 //                             ReLU) is applied by the last K block only
 //    jr over the slice by NR  (split along N)
-//     pack the B micro-panel  kc x NR into an L1-resident buffer, consumed at once
+//     pack the B micro-panel  kc x NR into an L1-resident buffer, consumed at once (row-major
+//                             B: already copied there by the previous panel's microkernels)
 //      ir over M by MR        microkernel on an MR x NR tile of C
 // A packed B element is read from L1 by every A panel right after it is written, which is what
 // keeps small-M GEMMs (conv: M = C_out) from paying a memory round trip per B element. The
