@@ -7,6 +7,12 @@ Cases are the kernel-level workloads of shared/WORKLOADS.md (W5a GEMM, W5b/W5c/W
 plus the batch-1 GEMV of W1 and the ResNet-18 stem. Each timing is the median of --repeat calls
 after --warmup calls, and both runtimes use the same thread count (torch.set_num_threads).
 
+The %peak column is the kernel's GFLOP/s over the ISA path's multiply-add peak on this machine
+(`_core._testing.fma_peak_gflops()`: registers-only FMA chains on one core, times the thread
+count), so the same table reads right on any CPU or clock. The peak is probed again before every
+row and the best probe so far is used: a probe that shared its core with another process reads
+low, and the peak never changes.
+
 Calls alternate in blocks of --block (minimod x block, torch x block, ...) with a --gap pause
 before each block, not one by one: torch's OpenMP workers keep spinning for a while after each
 call (libgomp's spin count) and minimod's pool workers spin ~50 us, so a runtime started right
@@ -117,6 +123,12 @@ def _median_ms(fns: list[Callable[[], Any]], warmup: int, repeat: int, block: in
     return [statistics.median(t) * 1e3 for t in times]
 
 
+def _probe_peak(peaks: dict[str, float], isa: str) -> float:
+    """The best multiply-add peak of `isa` (the active path) seen so far, one core, GFLOP/s."""
+    peaks[isa] = max(peaks.get(isa, 0.0), _core._testing.fma_peak_gflops())
+    return peaks[isa]
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="", help="comma-separated case ids (default: all)")
@@ -142,11 +154,12 @@ def main(argv: list[str] | None = None) -> None:
 
     print(f"minimod kernels, detected ISA {_core.detected_isa()}; median of {args.repeat} calls "
           f"after {args.warmup} warm-up calls" + ("; torch " + torch.__version__ if torch else ""))
-    header = f"{'case':8} {'thr':>3} {'isa':8} {'ms':>9} {'GFLOP/s':>9}"
+    before_isa, before_threads = _core.active_isa(), _core.get_num_threads()
+    peaks: dict[str, float] = {}
+    header = f"{'case':8} {'thr':>3} {'isa':8} {'ms':>9} {'GFLOP/s':>9} {'%peak':>6}"
     if torch:
         header += f" {'torch ms':>9} {'GFLOP/s':>9} {'torch/mm':>9}"
     print(header)
-    before_isa, before_threads = _core.active_isa(), _core.get_num_threads()
     try:
         for case in cases:
             mm_fn, torch_factory = case.make(np.random.default_rng(0))
@@ -158,15 +171,21 @@ def main(argv: list[str] | None = None) -> None:
                     tfn = torch_factory(torch)
                 for isa in isas:
                     _core._set_active_isa(isa)
+                    _probe_peak(peaks, isa)
                     fns = [mm_fn] + ([tfn] if tfn else [])
                     ms = _median_ms(fns, args.warmup, args.repeat, args.block, args.gap)
-                    line = f"{case.id:8} {t:>3} {isa:8} {ms[0]:9.3f} {case.flops / ms[0] / 1e6:9.1f}"
+                    peak = _probe_peak(peaks, isa)
+                    gflops = case.flops / ms[0] / 1e6
+                    line = (f"{case.id:8} {t:>3} {isa:8} {ms[0]:9.3f} {gflops:9.1f} "
+                            f"{100 * gflops / (peak * t):6.1f}")
                     if tfn:
                         line += f" {ms[1]:9.3f} {case.flops / ms[1] / 1e6:9.1f} {ms[1] / ms[0]:9.2f}"
                     print(line, flush=True)
     finally:
         _core._set_active_isa(before_isa)
         _core.set_num_threads(before_threads)
+    print("multiply-add peak per core (best probe): "
+          + ", ".join(f"{i} {p:.1f} GFLOP/s" for i, p in peaks.items()))
 
 
 if __name__ == "__main__":

@@ -329,6 +329,8 @@ transposes, slices and negative strides are read in place: this tests the packin
         return d;
       },
       "The GEMM table of the active ISA: microkernel tile (mr x nr) and cache blocks.");
+  t.def("fma_peak_gflops", &kernels::fma_peak_gflops,
+        "Measured multiply-add peak of the active ISA path on one core, GFLOP/s (~0.1 s).");
   t.def(
       "conv_nd",
       [](const py::handle& x, const py::handle& w, const py::object& bias,

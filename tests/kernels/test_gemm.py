@@ -43,6 +43,12 @@ def operands(rng, m, n, k, layout):
         b = rng.uniform(-1, 1, (n, k)).astype(np.float32).T
     elif layout == "strided":  # neither stride is 1: the general packers
         b = rng.uniform(-1, 1, (2 * k, 3 * n)).astype(np.float32)[::2, ::3]
+    elif layout == "nn_view":  # row-major B inside a wider array: rows not cache-line aligned
+        b = rng.uniform(-1, 1, (k, n + 7)).astype(np.float32)[:, 3 : n + 3]
+    elif layout == "nn_rev":  # row-major B with a negative row stride (unit column stride)
+        b = rng.uniform(-1, 1, (k, n)).astype(np.float32)[::-1]
+    elif layout == "nt_view":  # W^T with W a column slice of a wider array
+        b = rng.uniform(-1, 1, (n, k + 5)).astype(np.float32)[:, 1 : k + 1].T
     elif layout == "a_t":  # A column-major: A packing with a non-unit column stride
         a = np.asfortranarray(a)
         b = rng.uniform(-1, 1, (k, n)).astype(np.float32)
@@ -68,7 +74,7 @@ def test_sizes(isa, layout):
         check(T.sgemm(a, b), reference(a, b), k)
 
 
-@pytest.mark.parametrize("layout", ["strided", "a_t", "negative"])
+@pytest.mark.parametrize("layout", ["strided", "a_t", "negative", "nn_view", "nt_view", "nn_rev"])
 def test_layouts(isa, layout):
     rng = np.random.default_rng(1)
     for m, n, k in [(1, 17, 31), (3, 64, 7), (8, 65, 257), (9, 33, 300), (31, 63, 64), (65, 17, 2)]:
@@ -110,10 +116,27 @@ def test_cache_blocks(isa):
     assert cfg["isa"] == isa
     rng = np.random.default_rng(4)
     m, n, k = cfg["mc"] + cfg["mr"] + 3, cfg["nc"] + cfg["nr"] + 5, 2 * cfg["kc"] + 7
-    for layout in ["nn", "nt"]:
+    for layout in ["nn", "nt", "nn_view", "nt_view"]:
         a, b = operands(rng, m, n, k, layout)
         bias = rng.uniform(-1, 1, m).astype(np.float32)
         check(T.sgemm(a, b, bias, bias_per_row=True), reference(a, b, bias, True), k)
+
+
+@pytest.mark.parametrize("layout", ["nn", "nn_view", "nn_rev", "nt"])
+def test_panel_pipeline(isa, layout):
+    # Row-major B: each panel's microkernel calls copy the next panel, a share of rows per A
+    # panel (one A panel copies all kc rows; more A panels than rows leave later calls none), and
+    # fetch the source of the one after; the last panel of a K block hands over to the next block.
+    cfg = T.gemm_config()
+    mr, nr, kc = cfg["mr"], cfg["nr"], cfg["kc"]
+    rng = np.random.default_rng(7)
+    shapes = [(9, 1, 5), (mr + 1, 3 * nr + 1, 1), (mr, 2 * nr, 2), (20 * mr + 3, nr + 5, 3),
+              (2 * mr - 1, 5 * nr - 3, kc), (3 * mr, 4 * nr + 7, kc + 1), (33, 97, 2 * kc + 9),
+              (64, 3136, 256)]
+    for m, n, k in shapes:
+        a, b = operands(rng, m, n, k, layout)
+        bias = rng.uniform(-1, 1, m).astype(np.float32)
+        check(T.sgemm(a, b, bias, bias_per_row=True, relu=True), reference(a, b, bias, True, True), k)
 
 
 def test_empty_and_k0(isa):

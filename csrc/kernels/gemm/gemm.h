@@ -31,6 +31,14 @@ struct GemmEpilogue {
   bool relu = false;
 };
 
+// Where a pack reads its source: `rows` runs of `span` bytes, `stride` bytes apart.
+struct SourceLines {
+  const void* first = nullptr;
+  std::int64_t stride = 0;
+  std::int64_t rows = 0;
+  std::int64_t span = 0;
+};
+
 // Packs rows [k0, k0 + kc) and columns [j0, j0 + nc) of B into ceil(nc / nr) panels, one after
 // the other. Panel p holds columns [j0 + p*nr, j0 + (p+1)*nr) as kc rows of nr contiguous floats
 // (row k of the panel at dst + p*kc*nr + k*nr); columns past nc are zero. Must be thread-safe
@@ -40,6 +48,19 @@ class BPacker {
   virtual ~BPacker() = default;
   virtual void pack(std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc, int nr,
                     float* dst) const = 0;
+  // The memory pack(k0, kc, j0, nc, ...) will read, so the driver can have it fetched while the
+  // previous panel is computed; false (the default) when the packer cannot say.
+  virtual bool source_lines(std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc,
+                            SourceLines* out) const {
+    (void)k0, (void)kc, (void)j0, (void)nc, (void)out;
+    return false;
+  }
+  // True when pack() is a plain copy of a row-major source, B(k, j) = base[k * row_stride + j]
+  // (then the driver may have the microkernel do the copy); false (the default) otherwise.
+  virtual bool row_major_source(const float** base, std::int64_t* row_stride) const {
+    (void)base, (void)row_stride;
+    return false;
+  }
 };
 
 // B given by strides (the common case; also what sgemm uses internally). Uses the active ISA's
@@ -49,6 +70,9 @@ class StridedBPacker final : public BPacker {
   StridedBPacker(const float* b, std::int64_t rs, std::int64_t cs);
   void pack(std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc, int nr,
             float* dst) const override;
+  bool source_lines(std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc,
+                    SourceLines* out) const override;
+  bool row_major_source(const float** base, std::int64_t* row_stride) const override;
 
  private:
   using PackBtFn = void (*)(const float*, std::int64_t, std::int64_t, std::int64_t,
@@ -56,6 +80,7 @@ class StridedBPacker final : public BPacker {
   const float* b_;
   std::int64_t rs_, cs_;
   PackBtFn pack_bt_;
+  PackBtFn pack_bn_;  // row-major B (unit column stride)
 };
 
 struct GemmOptions {

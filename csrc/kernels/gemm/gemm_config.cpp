@@ -2,6 +2,9 @@
 // to support them (their fill functions are compiled with AVX flags and may use AVX themselves).
 #include "kernels/gemm/gemm_config.h"
 
+#include <algorithm>
+#include <chrono>
+
 namespace minimod::kernels {
 
 namespace {
@@ -30,5 +33,24 @@ const GemmKernels& gemm_kernels(Isa isa) {
 }
 
 const GemmKernels& gemm_kernels() { return gemm_kernels(active_isa()); }
+
+double fma_peak_gflops() {
+  const FmaProbeFn probe = gemm_kernels().fma_probe;
+  using Clock = std::chrono::steady_clock;
+  std::int64_t iters = 1 << 12;
+  double best = 0.0;
+  // Many short runs, the best kept: on a shared machine some run finds the core to itself.
+  for (int run = 0; run < 40; ++run) {
+    const auto t0 = Clock::now();
+    const double flops = probe(iters);
+    const double s = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (s < 1e-3) {  // too short to time well: grow, do not count
+      iters *= 4;
+      continue;
+    }
+    best = std::max(best, flops / s * 1e-9);
+  }
+  return best;
+}
 
 }  // namespace minimod::kernels

@@ -14,6 +14,32 @@
 
 namespace minimod::kernels {
 
+// Cache lines a microkernel fetches into L2 while it computes, one per k step: the source of the
+// B micro-panel the driver packs next (SourceLines, gemm.h, cut into one share per A panel).
+// Packing reads its source with a large stride (conv: one image row per k; Linear: one weight row
+// per panel column), a pattern the hardware prefetchers do not follow, so without this every
+// pack waits on L3 for hundreds of lines while the FMA ports idle.
+struct PrefetchStream {
+  const char* row = nullptr;  // the current source row, rounded down to its cache line
+  std::int64_t stride = 0;    // bytes from one source row to the next
+  int lines_per_row = 0;
+  int line = 0;               // the next line within the row
+  int count = 0;              // lines this call fetches (0: none; at most kc)
+};
+
+// Rows of the next B micro-panel a microkernel copies into its packed buffer, one row per k step,
+// while it computes on the current panel: for row-major B the pack is a plain row copy, and done
+// this way its loads and stores fill idle load/store slots beside the FMAs instead of running
+// between microkernel calls. Row r of the share: src + r * src_stride -> dst + r * NR (NR floats,
+// columns from `cols` on zero-filled).
+struct PanelCopy {
+  const float* src = nullptr;
+  std::int64_t src_stride = 0;
+  float* dst = nullptr;
+  int cols = 0;
+  int count = 0;  // rows this call copies (0: none; at most kc)
+};
+
 // The part of the epilogue one microkernel call applies to its tile.
 struct UkernelTile {
   bool accumulate;        // C += A*B (a later K block); otherwise C = A*B
@@ -21,6 +47,8 @@ struct UkernelTile {
   bool relu;
   const float* bias_row;  // bias of this tile's first row (per-row bias), or nullptr
   const float* bias_col;  // bias of this tile's first column (per-column bias), or nullptr
+  PrefetchStream pf;      // lines to fetch into L2 during the k loop
+  PanelCopy copy;         // rows of the next B panel to pack during the k loop
 };
 
 // C[0:rows, 0:nc] (op)= A_panel * B_panel over kc. `a` is a packed A panel (kc steps of MR
@@ -43,6 +71,9 @@ using GemmSmallFn = void (*)(std::int64_t m, std::int64_t n, std::int64_t k, con
 using GemmPackBtFn = void (*)(const float* w, std::int64_t ldw, std::int64_t k0, std::int64_t kc,
                               std::int64_t j0, std::int64_t nc, int nr, float* dst);
 
+// Packs row-major B (unit column stride, row stride ldb) into the same panel layout.
+using GemmPackBnFn = GemmPackBtFn;
+
 // Packs rows [i0, i0 + mc) and columns [k0, k0 + kc) of A (strides rs, cs) into MR-row panels
 // (pack.h has the layout).
 using GemmPackAFn = void (*)(const float* a, std::int64_t rs, std::int64_t cs, std::int64_t i0,
@@ -54,6 +85,14 @@ void pack_a_generic(const float* a, std::int64_t rs, std::int64_t cs, std::int64
 
 void pack_bt_generic(const float* w, std::int64_t ldw, std::int64_t k0, std::int64_t kc,
                      std::int64_t j0, std::int64_t nc, int nr, float* dst);
+
+void pack_bn_generic(const float* b, std::int64_t ldb, std::int64_t k0, std::int64_t kc,
+                     std::int64_t j0, std::int64_t nc, int nr, float* dst);
+
+// Runs `iters` rounds of independent multiply-adds in registers only and returns the FLOPs
+// done: the arithmetic peak of the path's instructions on this core, which benchmarks quote
+// kernel speeds against (no memory, no dependency chains longer than the FMA latency).
+using FmaProbeFn = double (*)(std::int64_t iters);
 
 inline constexpr int kMaxMr = 16;
 inline constexpr int kMaxNrSteps = 4;
@@ -70,8 +109,15 @@ struct GemmKernels {
   GemmSmallFn small_nt = nullptr;
   GemmSmallFn small_nn = nullptr;
   GemmPackBtFn pack_bt = nullptr;
+  GemmPackBnFn pack_bn = nullptr;
   GemmPackAFn pack_a = nullptr;
+  FmaProbeFn fma_probe = nullptr;
+  bool copies_b = false;  // the microkernels carry out UkernelTile::copy (else it must be empty)
 };
+
+// The measured multiply-add peak of the active path on one core, GFLOP/s (the best of ~40
+// runs of fma_probe of >= 1 ms each).
+double fma_peak_gflops();
 
 // The table for active_isa().
 const GemmKernels& gemm_kernels();

@@ -14,7 +14,7 @@
 namespace minimod::kernels {
 
 StridedBPacker::StridedBPacker(const float* b, std::int64_t rs, std::int64_t cs)
-    : b_(b), rs_(rs), cs_(cs), pack_bt_(gemm_kernels().pack_bt) {}
+    : b_(b), rs_(rs), cs_(cs), pack_bt_(gemm_kernels().pack_bt), pack_bn_(gemm_kernels().pack_bn) {}
 
 void pack_bt_generic(const float* w, std::int64_t ldw, std::int64_t k0, std::int64_t kc,
                      std::int64_t j0, std::int64_t nc, int nr, float* dst) {
@@ -50,22 +50,9 @@ void StridedBPacker::pack(std::int64_t k0, std::int64_t kc, std::int64_t j0, std
     pack_bt_(b_, cs_, k0, kc, j0, nc, nr, dst);
     return;
   }
-  if (cs_ == 1 && (nr == 32 || nr == 16 || nr == 8)) {
+  if (cs_ == 1) {
     // Row-major B: each panel row is a contiguous run of the source row.
-    for (std::int64_t p = 0; p < nc; p += nr) {
-      const std::int64_t cols = std::min<std::int64_t>(nr, nc - p);
-      float* d = dst + p * kc;  // panel p / nr starts after p / nr panels of kc * nr floats
-      const float* src = b_ + k0 * rs_ + (j0 + p);
-      for (std::int64_t k = 0; k < kc; ++k) {
-        if (nr == 32) {
-          copy_panel_row<32>(d + k * nr, src + k * rs_, cols);
-        } else if (nr == 16) {
-          copy_panel_row<16>(d + k * nr, src + k * rs_, cols);
-        } else {
-          copy_panel_row<8>(d + k * nr, src + k * rs_, cols);
-        }
-      }
-    }
+    pack_bn_(b_, rs_, k0, kc, j0, nc, nr, dst);
     return;
   }
   for (std::int64_t p = 0; p < nc; p += nr) {
@@ -77,6 +64,49 @@ void StridedBPacker::pack(std::int64_t k0, std::int64_t kc, std::int64_t j0, std
       for (int j = cols; j < nr; ++j) d[k * nr + j] = 0.0f;
     }
   }
+}
+
+void pack_bn_generic(const float* b, std::int64_t ldb, std::int64_t k0, std::int64_t kc,
+                     std::int64_t j0, std::int64_t nc, int nr, float* dst) {
+  for (std::int64_t p = 0; p < nc; p += nr) {
+    const std::int64_t cols = std::min<std::int64_t>(nr, nc - p);
+    float* d = dst + p * kc;  // panel p / nr starts after p / nr panels of kc * nr floats
+    const float* src = b + k0 * ldb + (j0 + p);
+    for (std::int64_t k = 0; k < kc; ++k) {
+      if (nr == 32) {
+        copy_panel_row<32>(d + k * nr, src + k * ldb, cols);
+      } else if (nr == 16) {
+        copy_panel_row<16>(d + k * nr, src + k * ldb, cols);
+      } else if (nr == 8) {
+        copy_panel_row<8>(d + k * nr, src + k * ldb, cols);
+      } else {
+        for (std::int64_t j = 0; j < nr; ++j) d[k * nr + j] = j < cols ? src[k * ldb + j] : 0.0f;
+      }
+    }
+  }
+}
+
+bool StridedBPacker::source_lines(std::int64_t k0, std::int64_t kc, std::int64_t j0,
+                                  std::int64_t nc, SourceLines* out) const {
+  if (kc <= 0 || nc <= 0) return false;
+  if (cs_ == 1) {  // row-major B: kc rows of nc floats
+    *out = {b_ + k0 * rs_ + j0, rs_ * static_cast<std::int64_t>(sizeof(float)), kc,
+            nc * static_cast<std::int64_t>(sizeof(float))};
+    return true;
+  }
+  if (rs_ == 1) {  // B = W^T: nc rows of W, kc floats each
+    *out = {b_ + j0 * cs_ + k0, cs_ * static_cast<std::int64_t>(sizeof(float)), nc,
+            kc * static_cast<std::int64_t>(sizeof(float))};
+    return true;
+  }
+  return false;
+}
+
+bool StridedBPacker::row_major_source(const float** base, std::int64_t* row_stride) const {
+  if (cs_ != 1) return false;
+  *base = b_;
+  *row_stride = rs_;
+  return true;
 }
 
 void pack_a_generic(const float* a, std::int64_t rs, std::int64_t cs, std::int64_t i0, std::int64_t mc,

@@ -9,12 +9,16 @@
 //   pc over K by KC           the shared K block (m_pad x kc) stays in L2; the epilogue (bias,
 //                             ReLU) is applied by the last K block only
 //    jr over the slice by NR  (split along N)
-//     pack the B micro-panel  kc x NR into an L1-resident buffer, consumed at once
+//     pack the B micro-panel  kc x NR into an L1-resident buffer, consumed at once (row-major
+//                             B: already copied there by the previous panel's microkernels)
 //      ir over M by MR        microkernel on an MR x NR tile of C
 // A packed B element is read from L1 by every A panel right after it is written, which is what
-// keeps small-M GEMMs (conv: M = C_out) from paying a memory round trip per B element. (Packing
-// several micro-panels per call, or reading row-major B in place without packing, measured no
-// faster for the conv shapes.)
+// keeps small-M GEMMs (conv: M = C_out) from paying a memory round trip per B element. The
+// source of the next micro-panel is fetched into L2 by the microkernel calls of the current one
+// (PrefetchStream, one line per k step, shared out over the A panels): the packer's strided reads
+// (an image row per k, a weight row per column) are a pattern the hardware prefetchers miss.
+// (Packing several micro-panels per call, or reading row-major B in place without packing,
+// measured no faster for the conv shapes, with and without that prefetch.)
 //
 // Blocked order (BLIS), when neither operand fits: per slice,
 //   jc over N by NC            B block kc x nc (L2)
@@ -27,6 +31,7 @@
 // when the B panels outnumber the threads and A is the smaller operand, otherwise along M. Every output element is computed
 // by one thread in one fixed order, so results never depend on the thread count.
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 
 #include "common/aligned.h"
@@ -107,8 +112,11 @@ struct Tile {
 
   // C[i0:i0+rows, j0:j0+cols] (op)= A panel * B panel over one K block [pc, pc + kc).
   void run(const float* apanel, const float* bpanel, std::int64_t i0, int rows, std::int64_t j0,
-           int cols, std::int64_t pc, std::int64_t kc, std::int64_t K) const {
+           int cols, std::int64_t pc, std::int64_t kc, std::int64_t K,
+           const PrefetchStream& pf = {}, const PanelCopy& copy = {}) const {
     UkernelTile t;
+    t.pf = pf;
+    t.copy = copy;
     t.accumulate = pc > 0;
     t.finish = pc + kc == K;
     t.relu = ep.relu;
@@ -118,6 +126,52 @@ struct Tile {
     kt.ukernel[rows - 1][vsel](kc, apanel, bpanel, c + i0 * ldc + j0, ldc, cols, t);
   }
 };
+
+// The source lines of the next B micro-panel, to be fetched by the microkernel calls of the
+// current one: `lines` cache lines, `lines_per_row` per source row.
+struct PanelPrefetch {
+  const char* first = nullptr;
+  std::int64_t stride = 0;
+  int lines_per_row = 0;
+  std::int64_t lines = 0;
+
+  // Lines that ceil(lines / n) at a time, the i-th of n microkernel calls fetches (at most kc).
+  PrefetchStream share(std::int64_t i, std::int64_t n, std::int64_t kc) const {
+    PrefetchStream s;
+    if (lines == 0) return s;
+    const std::int64_t per = ceil_div(lines, n);
+    const std::int64_t begin = std::min(lines, i * per);
+    s.row = first + begin / lines_per_row * stride;
+    s.stride = stride;
+    s.lines_per_row = lines_per_row;
+    s.line = static_cast<int>(begin % lines_per_row);
+    s.count = static_cast<int>(std::min({per, lines - begin, kc}));
+    return s;
+  }
+};
+
+PanelPrefetch panel_prefetch(const BPacker& bp, std::int64_t k0, std::int64_t kc,
+                             std::int64_t j0, std::int64_t nc) {
+  PanelPrefetch p;
+  SourceLines src;
+  if (nc <= 0 || kc <= 0 || !bp.source_lines(k0, kc, j0, nc, &src) || src.rows <= 0) return p;
+  constexpr std::int64_t kLine = 64;
+  const auto addr = reinterpret_cast<std::uintptr_t>(src.first);
+  const std::int64_t offset = static_cast<std::int64_t>(addr % kLine);
+  std::int64_t per_row;
+  if (src.stride % kLine == 0) {  // every row has the first one's alignment: start at its line
+    p.first = static_cast<const char*>(src.first) - offset;
+    per_row = ceil_div(offset + src.span, kLine);
+  } else {  // one line more than the span needs covers any alignment
+    p.first = static_cast<const char*>(src.first);
+    per_row = ceil_div(src.span, kLine) + 1;
+  }
+  if (per_row > (std::int64_t{1} << 20)) return PanelPrefetch{};
+  p.stride = src.stride;
+  p.lines_per_row = static_cast<int>(per_row);
+  p.lines = per_row * src.rows;
+  return p;
+}
 
 // Packs all of A (M x K) as K blocks of m_pad x kc, block pc at dst + m_pad * pc; the panel
 // groups are packed in parallel when `parallel`.
@@ -167,16 +221,54 @@ void slice_shared_a(const Tile& tile, std::int64_t M, std::int64_t K, std::int64
                     const float* apacked, const BPacker& bp, std::int64_t n0, std::int64_t n1) {
   const GemmKernels& kt = tile.kt;
   const std::int64_t m_pad = ceil_div(M, kt.mr) * kt.mr;
-  float* bpanel = pack_buffers().get_b(static_cast<std::size_t>(kt.nr * KC));
+  const std::int64_t a_panels = ceil_div(M, kt.mr);
+  // Row-major B: the microkernel calls of one panel copy the next panel into the other buffer.
+  const float* row_src = nullptr;
+  std::int64_t row_stride = 0;
+  const bool fused_copy = kt.copies_b && bp.row_major_source(&row_src, &row_stride);
+  const std::size_t panel_floats = static_cast<std::size_t>(kt.nr * KC);
+  float* buffers = pack_buffers().get_b(fused_copy ? 2 * panel_floats : panel_floats);
   for (std::int64_t pc = 0; pc < K; pc += KC) {
     const std::int64_t kc = std::min(KC, K - pc);
     const float* ablock = apacked + m_pad * pc;
-    for (std::int64_t jr = n0; jr < n1; jr += kt.nr) {
+    int parity = 0;
+    for (std::int64_t jr = n0; jr < n1; jr += kt.nr, parity ^= 1) {
       const int cols = static_cast<int>(std::min<std::int64_t>(kt.nr, n1 - jr));
-      bp.pack(pc, kc, jr, cols, kt.nr, bpanel);
-      for (std::int64_t ir = 0; ir < M; ir += kt.mr) {
+      float* bpanel = buffers + (fused_copy ? parity * panel_floats : 0);
+      // The first panel of a K block is packed here; with fused_copy every later one was
+      // copied by the previous panel's microkernel calls.
+      if (!fused_copy || jr == n0) bp.pack(pc, kc, jr, cols, kt.nr, bpanel);
+      const bool has_next = jr + kt.nr < n1;
+      PanelCopy copy;
+      if (fused_copy && has_next) {
+        copy.src = row_src + pc * row_stride + jr + kt.nr;
+        copy.src_stride = row_stride;
+        copy.dst = buffers + (parity ^ 1) * panel_floats;
+        copy.cols = static_cast<int>(std::min<std::int64_t>(kt.nr, n1 - jr - kt.nr));
+      }
+      // Lines to fetch: the panel after the one being copied (fused_copy), else the next one;
+      // past the slice's last panel, the first of the next K block.
+      const std::int64_t ahead = jr + (fused_copy ? 2 : 1) * kt.nr;
+      PanelPrefetch next;
+      if (ahead < n1) {
+        next = panel_prefetch(bp, pc, kc, ahead, std::min<std::int64_t>(kt.nr, n1 - ahead));
+      } else if (!has_next && pc + kc < K) {
+        next = panel_prefetch(bp, pc + kc, std::min(KC, K - pc - kc), n0,
+                              std::min<std::int64_t>(kt.nr, n1 - n0));
+      }
+      const std::int64_t copy_per = ceil_div(kc, a_panels);  // rows per microkernel call
+      for (std::int64_t ir = 0, i = 0; ir < M; ir += kt.mr, ++i) {
         const int rows = static_cast<int>(std::min<std::int64_t>(kt.mr, M - ir));
-        tile.run(ablock + ir * kc, bpanel, ir, rows, jr, cols, pc, kc, K);
+        PanelCopy share;
+        if (copy.dst != nullptr) {
+          const std::int64_t r0 = std::min(kc, i * copy_per);
+          share = copy;
+          share.src = copy.src + r0 * row_stride;
+          share.dst = copy.dst + r0 * kt.nr;
+          share.count = static_cast<int>(std::min(copy_per, kc - r0));
+        }
+        tile.run(ablock + ir * kc, bpanel, ir, rows, jr, cols, pc, kc, K,
+                 next.share(i, a_panels, kc), share);
       }
     }
   }

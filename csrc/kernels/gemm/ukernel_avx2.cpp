@@ -51,7 +51,8 @@ void f32_gemm_ukernel_6x16__avx2(std::int64_t kc, const float* __restrict a,
 #pragma GCC unroll 2
     for (int v = 0; v < V; ++v) acc[r][v] = _mm256_setzero_ps();
   }
-  for (std::int64_t k = 0; k < kc; ++k) {
+  // One k step: V vector loads of B, R broadcasts of A, R*V FMAs.
+  auto step = [&]() __attribute__((always_inline)) {
     __m256 bv[V];
 #pragma GCC unroll 2
     for (int v = 0; v < V; ++v) bv[v] = _mm256_load_ps(b + v * kLanes);
@@ -63,7 +64,40 @@ void f32_gemm_ukernel_6x16__avx2(std::int64_t kc, const float* __restrict a,
     }
     a += kMr;
     b += kNr;
+  };
+  // The first copy.count steps also copy one row of the next B panel; the first pf.count steps
+  // fetch one line of a later panel's source into L2.
+  const float* cp_src = t.copy.src;
+  float* cp_dst = t.copy.dst;
+  const std::int64_t cp_steps = t.copy.count < kc ? t.copy.count : kc;
+  __m256i copy_mask[kNr / kLanes];
+#pragma GCC unroll 2
+  for (int v = 0; v < kNr / kLanes; ++v) copy_mask[v] = lane_mask(t.copy.cols - v * kLanes);
+  const char* pf_row = t.pf.row;
+  int pf_line = t.pf.line;
+  const std::int64_t pf_steps = t.pf.count < kc ? t.pf.count : kc;
+  const std::int64_t extra_steps = cp_steps > pf_steps ? cp_steps : pf_steps;
+  std::int64_t k = 0;
+  for (; k < extra_steps; ++k) {
+    step();
+    if (k < cp_steps) {
+      // Masked loads never touch the source past its last column; zeros fill the panel.
+#pragma GCC unroll 2
+      for (int v = 0; v < kNr / kLanes; ++v) {
+        _mm256_store_ps(cp_dst + v * kLanes, _mm256_maskload_ps(cp_src + v * kLanes, copy_mask[v]));
+      }
+      cp_src += t.copy.src_stride;
+      cp_dst += kNr;
+    }
+    if (k < pf_steps) {
+      _mm_prefetch(pf_row + pf_line * 64, _MM_HINT_T1);
+      if (++pf_line == t.pf.lines_per_row) {
+        pf_line = 0;
+        pf_row += t.pf.stride;
+      }
+    }
   }
+  for (; k < kc; ++k) step();
 
   const bool full = nc >= V * kLanes;
   __m256i mask[V];
@@ -291,6 +325,52 @@ void pack_a_avx2(const float* a, std::int64_t rs, std::int64_t cs, std::int64_t 
   if (p < mc) pack_a_generic(a, rs, cs, i0 + p, mc - p, k0, kc, mr, dst + p * kc);
 }
 
+// Packs row-major B (unit column stride, row stride ldb): each panel row is two 8-float loads of
+// the source row (masked at the right edge, zeros beyond it) and two aligned stores.
+void pack_bn_avx2(const float* b, std::int64_t ldb, std::int64_t k0, std::int64_t kc,
+                  std::int64_t j0, std::int64_t nc, int nr, float* dst) {
+  if (nr != kNr) {
+    pack_bn_generic(b, ldb, k0, kc, j0, nc, nr, dst);
+    return;
+  }
+  for (std::int64_t p = 0; p < nc; p += kNr) {
+    const std::int64_t cols = nc - p < kNr ? nc - p : kNr;
+    float* d = dst + p * kc;
+    const float* s = b + k0 * ldb + j0 + p;
+    if (cols == kNr) {
+      for (std::int64_t k = 0; k < kc; ++k, s += ldb, d += kNr) {
+        _mm256_store_ps(d, _mm256_loadu_ps(s));
+        _mm256_store_ps(d + kLanes, _mm256_loadu_ps(s + kLanes));
+      }
+    } else {
+      const __m256i m0 = lane_mask(static_cast<int>(cols));
+      const __m256i m1 = lane_mask(static_cast<int>(cols) - kLanes);
+      for (std::int64_t k = 0; k < kc; ++k, s += ldb, d += kNr) {
+        _mm256_store_ps(d, _mm256_maskload_ps(s, m0));
+        _mm256_store_ps(d + kLanes, _mm256_maskload_ps(s + kLanes, m1));
+      }
+    }
+  }
+}
+
+// Twelve independent FMA chains: enough to fill two FMA ports at 4-5 cycles of latency.
+double fma_probe_avx2(std::int64_t iters) {
+  __m256 acc[12];
+  const __m256 x = _mm256_set1_ps(0.999f), y = _mm256_set1_ps(1e-3f);
+#pragma GCC unroll 12
+  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(static_cast<float>(i));
+  for (std::int64_t n = 0; n < iters; ++n) {
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], x, y);
+  }
+  __m256 sum = acc[0];
+#pragma GCC unroll 11
+  for (int i = 1; i < 12; ++i) sum = _mm256_add_ps(sum, acc[i]);
+  volatile float sink = hsum(sum);
+  (void)sink;
+  return static_cast<double>(iters) * 12 * 2 * kLanes;
+}
+
 template <int R>
 void set_row(GemmKernels* t) {
   t->ukernel[R - 1][0] = f32_gemm_ukernel_6x16__avx2<R, 1>;
@@ -318,6 +398,9 @@ void fill_gemm_kernels_avx2(GemmKernels* t) {
   t->small_nt = f32_gemm_small_nt__avx2;
   t->small_nn = f32_gemm_small_nn__avx2;
   t->pack_bt = pack_bt_avx;
+  t->pack_bn = pack_bn_avx2;
+  t->fma_probe = fma_probe_avx2;
+  t->copies_b = true;
   t->pack_a = pack_a_avx2;
 }
 

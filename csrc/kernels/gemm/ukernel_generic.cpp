@@ -141,6 +141,35 @@ void f32_gemm_small_nn__generic(std::int64_t m, std::int64_t n, std::int64_t k, 
   }
 }
 
+// Twelve independent multiply-add chains (a multiply and an add each on the SSE2 baseline).
+double fma_probe_generic(std::int64_t iters) {
+#if defined(__GNUC__) || defined(__clang__)
+  constexpr int kLanes = 4;
+  v4f acc[12];
+  const v4f y = {1e-3f, 1e-3f, 1e-3f, 1e-3f};
+  for (int i = 0; i < 12; ++i) acc[i] = v4f{1.0f, 1.0f, 1.0f, 1.0f} * static_cast<float>(i);
+  for (std::int64_t n = 0; n < iters; ++n) {
+#pragma GCC unroll 12
+    for (int i = 0; i < 12; ++i) acc[i] = acc[i] * 0.999f + y;
+  }
+  v4f sum = acc[0];
+  for (int i = 1; i < 12; ++i) sum += acc[i];
+  volatile float sink = sum[0] + sum[1] + sum[2] + sum[3];
+#else
+  constexpr int kLanes = 1;
+  float acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = static_cast<float>(i);
+  for (std::int64_t n = 0; n < iters; ++n) {
+    for (int i = 0; i < 12; ++i) acc[i] = acc[i] * 0.999f + 1e-3f;
+  }
+  float sum = 0.0f;
+  for (int i = 0; i < 12; ++i) sum += acc[i];
+  volatile float sink = sum;
+#endif
+  (void)sink;
+  return static_cast<double>(iters) * 12 * 2 * kLanes;
+}
+
 }  // namespace
 
 void fill_gemm_kernels_generic(GemmKernels* t) {
@@ -160,7 +189,9 @@ void fill_gemm_kernels_generic(GemmKernels* t) {
   t->small_nt = f32_gemm_small_nt__generic;
   t->small_nn = f32_gemm_small_nn__generic;
   t->pack_bt = pack_bt_generic;
+  t->pack_bn = pack_bn_generic;
   t->pack_a = pack_a_generic;
+  t->fma_probe = fma_probe_generic;
 }
 
 }  // namespace minimod::kernels

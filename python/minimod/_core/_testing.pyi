@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections.abc
 import numpy
 import typing
-__all__: list[str] = ['conv_nd', 'conv_path', 'gemm_config', 'sgemm']
+__all__: list[str] = ['conv_nd', 'conv_path', 'fma_peak_gflops', 'gemm_config', 'sgemm']
 def conv_nd(input: typing.Any, weight: typing.Any, bias: typing.Any, stride: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], pad_before: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], pad_after: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], dilation: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], groups: typing.SupportsInt | typing.SupportsIndex, relu: bool = False, path: str = 'auto') -> numpy.ndarray:
     """
     conv_nd through a forced path: auto, reference (naive loops), gemm_1x1, shift_gemm, depthwise, im2col_gemm or winograd (ValueError when the path does not apply).
@@ -13,6 +13,10 @@ def conv_nd(input: typing.Any, weight: typing.Any, bias: typing.Any, stride: col
 def conv_path(input: typing.Any, weight: typing.Any, stride: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], pad_before: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], pad_after: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], dilation: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], groups: typing.SupportsInt | typing.SupportsIndex) -> str:
     """
     The path conv_nd routes these arguments to.
+    """
+def fma_peak_gflops() -> float:
+    """
+    Measured multiply-add peak of the active ISA path on one core, GFLOP/s (~0.1 s).
     """
 def gemm_config() -> dict:
     """
