@@ -177,3 +177,19 @@ def test_module_sees_every_weight_write(isa):
     b = np.asarray(conv.bias)
     assert_close_relative(second, conv3x3_reference(x, w, b, (1, 1), (1, 1)))
     assert_close_relative(first, conv3x3_reference(x, -0.5 * w, b, (1, 1), (1, 1)))
+
+
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+@pytest.mark.parametrize(
+    ("cin", "cout", "size"),
+    [
+        (64, 64, 56),  # U transformed once up front; V read in several L2-sized tile ranges
+        (40, 300, 9),  # 300 x 40: U still shared, 22 output-channel panels, one tile range
+        (300, 300, 6),  # U over the up-front budget: each unit transforms its own panel
+    ],
+)
+def test_weight_transform_strategies(isa, threads, cin, cout, size):
+    rng = np.random.default_rng(cin + cout + size)
+    x, w, b = realistic(rng, 1, cin, cout, size, size)
+    ref = conv3x3_reference(x, w, b, (1, 1), (1, 1))
+    assert_close_relative(winograd(x, w, b, relu=True), np.maximum(ref, 0.0))

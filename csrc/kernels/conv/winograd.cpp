@@ -3,10 +3,18 @@
 //   phase 1 (parallel over (image, input channel)): input transform into V, stored directly as
 //           the GEMM's packed B panels (nr tiles wide), so no B packing happens later.
 //   phase 2 (parallel over units = (panel of mr output channels) x (range of tile panels)):
-//           transform this panel's weights into U (16 packed A panels, in cache), run the 16
-//           GEMMs M[xi] = U[xi] * V[xi] with the active ISA's GEMM microkernels, then the output
-//           transform with bias and ReLU straight into y.
+//           the 16 GEMMs M[xi] = U[xi] * V[xi] of this panel's weights (U: 16 packed A panels)
+//           with the active ISA's GEMM microkernels, then the output transform with bias and
+//           ReLU straight into y.
 // Images are processed in batches so that V stays within kVFloats.
+//
+// Cache reuse in phase 2. V is too big for L2 (3.3 MiB at 64 channels 56x56), so the units are
+// ordered tile range first: consecutive units read the same V range (at most kVRangeFloats, L2
+// sized) with every output-channel panel, instead of each panel streaming all of V from L3
+// (which made the GEMMs memory bound). That needs U of every panel at hand: when all of U fits
+// kUFloats it is transformed once, before phase 2, in parallel over panels; otherwise (very wide
+// layers) each unit transforms its own panel's weights and units go panel first, so a panel's
+// transform is shared by the tile ranges that follow it.
 #include "kernels/conv/winograd.h"
 
 #include <algorithm>
@@ -23,6 +31,10 @@ namespace minimod::kernels {
 namespace {
 
 constexpr std::int64_t kVFloats = std::int64_t{1} << 22;  // 16 MiB of transformed input per batch
+// The V range one phase-2 unit reads (1 MiB: half the L2 here, the rest for U and M), and the
+// largest U transformed once up front (4 MiB: 256 x 256 channels).
+constexpr std::int64_t kVRangeFloats = std::int64_t{1} << 18;
+constexpr std::int64_t kUFloats = std::int64_t{1} << 20;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
@@ -60,8 +72,8 @@ void for_each_job(std::int64_t jobs, std::int64_t chunks, const Fn& fn) {
 // of them to the pool's threads): no allocation and no page faults in steady state. Grown here,
 // before any parallel region, so running out of memory throws in the caller.
 float* workspace(int slot, std::size_t n) {
-  thread_local AlignedPtr<float> bufs[2];
-  thread_local std::size_t caps[2] = {0, 0};
+  thread_local AlignedPtr<float> bufs[3];
+  thread_local std::size_t caps[3] = {0, 0, 0};
   if (n > caps[slot]) {
     bufs[slot].reset();
     caps[slot] = 0;
@@ -123,21 +135,35 @@ void conv_winograd(const ConvParams& p, const float* x, const float* w, const fl
   const int threads = get_num_threads();
   const std::int64_t kpanels = ceil_div(K, mr);
   const std::int64_t want = threads > 1 ? 4 * threads : 1;
-  const std::int64_t tsplit_max =
-      std::clamp<std::int64_t>(ceil_div(want, kpanels), 1, max_panels);
+  const std::int64_t range_panels = std::max<std::int64_t>(1, kVRangeFloats / (16 * C * nr));
+  const std::int64_t u_xs = winograd_u_stride(C, mr);
+  const std::int64_t u_floats = 16 * u_xs;
+  const bool u_shared = kpanels * u_floats <= kUFloats;
+  const std::int64_t tsplit_max = std::clamp<std::int64_t>(
+      std::max(ceil_div(want, kpanels), u_shared ? ceil_div(max_panels, range_panels) : 1), 1,
+      max_panels);
   const std::int64_t unit_panels_max = ceil_div(max_panels, tsplit_max);
 
   // Every workspace now, before any thread starts: a failed allocation throws here.
   const std::int64_t in_work = WinogradTransforms::input_work(g);
   const std::int64_t out_work = WinogradTransforms::output_work(g);
-  const std::int64_t u_xs = winograd_u_stride(C, mr);
-  const std::int64_t u_floats = 16 * u_xs;
   const std::int64_t m_floats = 16 * (mr * unit_panels_max * nr + 16);
+  const std::int64_t own_u = u_shared ? 0 : u_floats;
   const std::int64_t per_chunk =
-      ceil_div(std::max(in_work, u_floats + m_floats + out_work), 16) * 16;
+      ceil_div(std::max(in_work, own_u + m_floats + out_work), 16) * 16;
   const std::int64_t chunks = std::max<std::int64_t>(1, threads);
   float* v = workspace(0, static_cast<std::size_t>(16 * (max_panels * C * nr + 16)));
   float* work = workspace(1, static_cast<std::size_t>(chunks * per_chunk));
+  float* u_all = u_shared ? workspace(2, static_cast<std::size_t>(kpanels * u_floats)) : nullptr;
+
+  auto panel_rows = [&](std::int64_t kp) {
+    return static_cast<int>(std::min<std::int64_t>(mr, K - kp * mr));
+  };
+  if (u_shared) {
+    for_each_job(kpanels, std::min(chunks, kpanels), [&](std::int64_t, std::int64_t kp) {
+      tf.weight(w, C, kp * mr, panel_rows(kp), mr, u_all + kp * u_floats);
+    });
+  }
 
   const std::int64_t in_plane = p.in_plane(), out_plane = p.out_plane();
   for (std::int64_t n0 = 0; n0 < p.batch; n0 += images_per_batch) {
@@ -166,17 +192,18 @@ void conv_winograd(const ConvParams& p, const float* x, const float* w, const fl
     const std::int64_t tsplit = std::min(tsplit_max, panels);
     const std::int64_t units = kpanels * tsplit;
     for_each_job(units, std::min(chunks, units), [&](std::int64_t chunk, std::int64_t unit) {
-      const std::int64_t kp = unit / tsplit, ts = unit % tsplit;
+      const std::int64_t kp = u_shared ? unit % kpanels : unit / tsplit;
+      const std::int64_t ts = u_shared ? unit / kpanels : unit % tsplit;
       const std::int64_t k0 = kp * mr;
-      const int rows = static_cast<int>(std::min<std::int64_t>(mr, K - k0));
+      const int rows = panel_rows(kp);
       const std::int64_t pa = panels * ts / tsplit, pb = panels * (ts + 1) / tsplit;
       if (pb <= pa) return;
       const std::int64_t ta = pa * nr, tb = std::min(tiles, pb * nr);
       const std::int64_t ldm = (pb - pa) * nr;
-      float* u = work + chunk * per_chunk;
-      float* m = u + u_floats;
+      float* m = work + chunk * per_chunk + own_u;
       float* owork = m + m_floats;
-      tf.weight(w, C, k0, rows, mr, u);
+      const float* u = u_all ? u_all + kp * u_floats : work + chunk * per_chunk;
+      if (!u_shared) tf.weight(w, C, k0, rows, mr, work + chunk * per_chunk);
 
       UkernelTile tile;
       tile.accumulate = false;
