@@ -8,13 +8,14 @@
 //           ReLU straight into y.
 // Images are processed in batches so that V stays within kVFloats.
 //
-// Cache reuse in phase 2. V is too big for L2 (3.3 MiB at 64 channels 56x56), so the units are
-// ordered tile range first: consecutive units read the same V range (at most kVRangeFloats, L2
-// sized) with every output-channel panel, instead of each panel streaming all of V from L3
-// (which made the GEMMs memory bound). That needs U of every panel at hand: when all of U fits
-// kUFloats it is transformed once, before phase 2, in parallel over panels; otherwise (very wide
-// layers) each unit transforms its own panel's weights and units go panel first, so a panel's
-// transform is shared by the tile ranges that follow it.
+// Cache reuse. Large images run in bands of tile rows (conv_winograd), so that the V a band's
+// phase 1 writes is still in L2 when its phase 2 reads it. Within phase 2 the units are ordered
+// tile range first: consecutive units read the same V range (at most kVRangeFloats) with every
+// output-channel panel, instead of each panel streaming all of V. That needs U of every panel at
+// hand: when all of U fits kUFloats it is transformed once per call, before any band, in
+// parallel over panels; otherwise (very wide layers) each unit transforms its own panel's
+// weights and units go panel first, so a panel's transform is shared by the tile ranges that
+// follow it.
 #include "kernels/conv/winograd.h"
 
 #include <algorithm>
@@ -105,8 +106,14 @@ bool winograd_wins(const ConvParams& p) {
   return p.in_channels >= 64 && p.out_channels >= 64 && tiles >= 36 && image_v <= kVFloats;
 }
 
-void conv_winograd(const ConvParams& p, const float* x, const float* w, const float* bias,
-                   bool relu, float* y) {
+namespace {
+
+// The two phases for p, whose image planes lie x_plane / y_plane floats apart (p may be a band of
+// rows of a taller image, see conv_winograd). u_all: every panel's transformed weights, or
+// nullptr to transform them per unit.
+void winograd_driver(const ConvParams& p, const float* x, std::int64_t x_plane, const float* w,
+                     const float* u_all, const float* bias, bool relu, float* y,
+                     std::int64_t y_plane) {
   const GemmKernels& kt = gemm_kernels();
   const WinogradTransforms tf = winograd_transforms();
   const std::int64_t C = p.in_channels, K = p.out_channels;
@@ -138,7 +145,7 @@ void conv_winograd(const ConvParams& p, const float* x, const float* w, const fl
   const std::int64_t range_panels = std::max<std::int64_t>(1, kVRangeFloats / (16 * C * nr));
   const std::int64_t u_xs = winograd_u_stride(C, mr);
   const std::int64_t u_floats = 16 * u_xs;
-  const bool u_shared = kpanels * u_floats <= kUFloats;
+  const bool u_shared = u_all != nullptr;
   const std::int64_t tsplit_max = std::clamp<std::int64_t>(
       std::max(ceil_div(want, kpanels), u_shared ? ceil_div(max_panels, range_panels) : 1), 1,
       max_panels);
@@ -154,18 +161,9 @@ void conv_winograd(const ConvParams& p, const float* x, const float* w, const fl
   const std::int64_t chunks = std::max<std::int64_t>(1, threads);
   float* v = workspace(0, static_cast<std::size_t>(16 * (max_panels * C * nr + 16)));
   float* work = workspace(1, static_cast<std::size_t>(chunks * per_chunk));
-  float* u_all = u_shared ? workspace(2, static_cast<std::size_t>(kpanels * u_floats)) : nullptr;
-
   auto panel_rows = [&](std::int64_t kp) {
     return static_cast<int>(std::min<std::int64_t>(mr, K - kp * mr));
   };
-  if (u_shared) {
-    for_each_job(kpanels, std::min(chunks, kpanels), [&](std::int64_t, std::int64_t kp) {
-      tf.weight(w, C, kp * mr, panel_rows(kp), mr, u_all + kp * u_floats);
-    });
-  }
-
-  const std::int64_t in_plane = p.in_plane(), out_plane = p.out_plane();
   for (std::int64_t n0 = 0; n0 < p.batch; n0 += images_per_batch) {
     const std::int64_t images = std::min(images_per_batch, p.batch - n0);
     const std::int64_t tiles = images * tiles_image;
@@ -177,7 +175,7 @@ void conv_winograd(const ConvParams& p, const float* x, const float* w, const fl
     for_each_job(images * C, std::min<std::int64_t>(chunks, images * C),
                  [&](std::int64_t chunk, std::int64_t job) {
                    const std::int64_t n = job / C, c = job % C;
-                   tf.input(g, x + ((n0 + n) * C + c) * in_plane, c, n * tiles_image, vp,
+                   tf.input(g, x + ((n0 + n) * C + c) * x_plane, c, n * tiles_image, vp,
                             work + chunk * per_chunk);
                    // Tiles past the end in the last panel: defined zeros (read, never stored).
                    if (n == images - 1 && tiles % nr != 0) {
@@ -237,11 +235,67 @@ void conv_winograd(const ConvParams& p, const float* x, const float* w, const fl
           }
           const std::int64_t count = std::min(g.tiles_w - tx, tb - t);
           tf.output(g, m + r * ldm + (t - ta), xs, count, ty, tx,
-                    y + ((n0 + n) * K + k) * out_plane, b, relu, owork);
+                    y + ((n0 + n) * K + k) * y_plane, b, relu, owork);
           t += count;
         }
       }
     });
+  }
+}
+
+}  // namespace
+
+// Large images run in bands of tile rows, each a convolution of its own (the input rows it reads,
+// padding where the band touches the image edge) through the two phases: a band's V (at most
+// kVRangeFloats) is written by phase 1 and read by phase 2 while it is still in L2. Unbanded, V
+// of one 64-channel 56x56 image is 3.5 MiB: phase 1 wrote it out to L3 and phase 2 read it back
+// (the input transform took 2/3 of the GEMM time). U is shared by all bands.
+void conv_winograd(const ConvParams& p, const float* x, const float* w, const float* bias,
+                   bool relu, float* y) {
+  const GemmKernels& kt = gemm_kernels();
+  const std::int64_t C = p.in_channels, K = p.out_channels;
+  const int mr = kt.mr;
+  const std::int64_t kpanels = ceil_div(K, mr);
+  const std::int64_t u_floats = 16 * winograd_u_stride(C, mr);
+  float* u_all = nullptr;
+  if (kpanels * u_floats <= kUFloats) {
+    const WinogradTransforms tf = winograd_transforms();
+    u_all = workspace(2, static_cast<std::size_t>(kpanels * u_floats));
+    const std::int64_t chunks = std::min<std::int64_t>(std::max(1, get_num_threads()), kpanels);
+    for_each_job(kpanels, chunks, [&](std::int64_t, std::int64_t kp) {
+      tf.weight(w, C, kp * mr, static_cast<int>(std::min<std::int64_t>(mr, K - kp * mr)), mr,
+                u_all + kp * u_floats);
+    });
+  }
+
+  const std::int64_t in_plane = p.in_plane(), out_plane = p.out_plane();
+  const std::int64_t tiles_h = ceil_div(p.out_size[1], 2);
+  const std::int64_t row_v = 16 * C * (ceil_div(p.out_size[2], 2) + 1);  // V of one tile row
+  const std::int64_t band_rows = std::max<std::int64_t>(1, kVRangeFloats / row_v);
+  if (band_rows >= tiles_h) {
+    winograd_driver(p, x, in_plane, w, u_all, bias, relu, y, out_plane);
+    return;
+  }
+  const std::int64_t bands = ceil_div(tiles_h, band_rows);
+  const std::int64_t in_h = p.in_size[1], in_w = p.in_size[2], out_w = p.out_size[2];
+  const std::int64_t pad_top = p.pad_before[1];
+  for (std::int64_t n = 0; n < p.batch; ++n) {
+    for (std::int64_t band = 0; band < bands; ++band) {
+      // Output rows [o0, o1) read padded rows [o0, o1 + 2), i.e. input rows
+      // [o0 - pad_top, o1 + 2 - pad_top), of which [i0, i1) exist; the rest is padding.
+      const std::int64_t ty0 = tiles_h * band / bands, ty1 = tiles_h * (band + 1) / bands;
+      const std::int64_t o0 = 2 * ty0, o1 = std::min(p.out_size[1], 2 * ty1);
+      const std::int64_t i0 = std::clamp<std::int64_t>(o0 - pad_top, 0, in_h);
+      const std::int64_t i1 = std::clamp<std::int64_t>(o1 + 2 - pad_top, i0, in_h);
+      ConvParams b = p;
+      b.batch = 1;
+      b.in_size[1] = i1 - i0;
+      b.pad_before[1] = i0 - (o0 - pad_top);
+      b.pad_after[1] = (o1 + 2 - pad_top) - i1;
+      b.out_size[1] = o1 - o0;
+      winograd_driver(b, x + n * C * in_plane + i0 * in_w, in_plane, w, u_all, bias, relu,
+                      y + n * K * out_plane + o0 * out_w, out_plane);
+    }
   }
 }
 
