@@ -99,8 +99,8 @@ bool winograd_wins(const ConvParams& p) {
   // transforms' fixed costs by the channel counts. Measured on ResNet-18 shapes (1 thread,
   // AVX-512, ratio to the shift GEMM path): 64ch 56x56 (784 tiles) 0.93, 128ch 28x28 (196) 0.82,
   // 256ch 14x14 (49) 0.78, 512ch 7x7 (16) 1.18, and 32->64ch 16x16 (64 tiles) 1.6.
-  // One image's transformed input must fit the V budget (larger images are not split into
-  // bands; the GEMM paths need no such buffer).
+  // One image's transformed input must fit the V budget (a limit from before the driver ran
+  // images in bands; its ratios on larger images have not been measured).
   const std::int64_t image_v = 16 * p.in_channels * ceil_div(p.out_size[1], 2) *
                                (ceil_div(p.out_size[2], 2) + 1);
   return p.in_channels >= 64 && p.out_channels >= 64 && tiles >= 36 && image_v <= kVFloats;
