@@ -75,12 +75,10 @@ def test_random_grid_every_path(isa, nd):
         x, w, b, s, pb, pa, d, g = random_config(rng, nd)
         ref = conv_reference(x, w, b, s, pb, pa, d, g)
         fan_in = w[0].size
-        for path in ["auto", "reference", "im2col_gemm"]:
+        for path in ["auto", "reference", "im2col_gemm", "shift_gemm"]:
             check(T.conv_nd(x, w, b, s, pb, pa, d, g, path=path), ref, fan_in)
         if x.shape[1] == g:
             check(T.conv_nd(x, w, b, s, pb, pa, d, g, path="depthwise"), ref, fan_in)
-        if all(v == 1 for v in s):
-            check(T.conv_nd(x, w, b, s, pb, pa, d, g, path="shift_gemm"), ref, fan_in)
 
 
 @pytest.mark.parametrize("nd", [1, 2, 3])
@@ -89,8 +87,7 @@ def test_relu_epilogue(isa, nd):
     for _ in range(10):
         x, w, b, s, pb, pa, d, g = random_config(rng, nd)
         ref = np.maximum(conv_reference(x, w, b, s, pb, pa, d, g), 0)
-        paths = ["auto", "reference", "im2col_gemm"] + (["shift_gemm"] if all(v == 1 for v in s) else [])
-        for path in paths:
+        for path in ["auto", "reference", "im2col_gemm", "shift_gemm"]:
             check(T.conv_nd(x, w, b, s, pb, pa, d, g, relu=True, path=path), ref, w[0].size)
 
 
@@ -98,12 +95,15 @@ def test_routing_table():
     x = np.zeros((1, 8, 6, 6), np.float32)
     route = lambda w, s=(1, 1), p=(0, 0), g=1, d=(1, 1): T.conv_path(x, w, s, p, p, d, g)  # noqa: E731
     assert route(np.zeros((16, 8, 1, 1), np.float32)) == "gemm_1x1"
+    # strided 1x1: im2col's strided gather, no copy
     assert route(np.zeros((16, 8, 1, 1), np.float32), s=(2, 2)) == "im2col_gemm"
     assert route(np.zeros((16, 8, 1, 1), np.float32), p=(1, 0)) == "shift_gemm"
     assert route(np.zeros((16, 4, 1, 1), np.float32), g=2) == "gemm_1x1"
     assert route(np.zeros((16, 8, 3, 3), np.float32)) == "shift_gemm"
     assert route(np.zeros((16, 8, 3, 3), np.float32), p=(1, 1)) == "shift_gemm"
-    assert route(np.zeros((16, 8, 3, 3), np.float32), s=(1, 2)) == "im2col_gemm"
+    # strided, more than one tap: the shifted rows of a polyphase copy
+    assert route(np.zeros((16, 8, 3, 3), np.float32), s=(1, 2)) == "shift_gemm"
+    assert route(np.zeros((16, 8, 2, 2), np.float32), s=(2, 2)) == "shift_gemm"
     # 6x6 -> 6x6 through an 18x18 padded image: the padded-width grid would be > 2x the work
     assert route(np.zeros((16, 8, 5, 5), np.float32), p=(6, 6), d=(3, 3)) == "im2col_gemm"
     assert route(np.zeros((8, 1, 3, 3), np.float32), g=8) == "depthwise"
@@ -339,3 +339,57 @@ def test_stride2_runs_end_at_the_last_input(isa, length):
     for xi, wi in [(x, w), (x2, w2)]:
         ref = conv_reference(xi, wi, None, [2], [0], [0], [1], 1)
         check(T.conv_nd(xi, wi, None, [2], [0], [0], [1], 1, path="im2col_gemm"), ref, wi[0].size)
+
+
+# --- strided convolutions through the polyphase shifted-row GEMM ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cin", "cout", "k", "s", "pb", "pa", "d", "size"),
+    [
+        ((64, 128, (3, 3), (2, 2), (1, 1), (1, 1), (1, 1), (28, 28))),  # ResNet stage entry
+        ((3, 64, (7, 7), (2, 2), (3, 3), (3, 3), (1, 1), (45, 38))),  # ResNet stem, odd sizes
+        ((16, 24, (1, 1), (2, 2), (0, 0), (0, 0), (1, 1), (15, 14))),  # downsample: phase 0 only
+        ((8, 8, (3, 3), (2, 3), (0, 2), (2, 1), (1, 1), (13, 17))),  # mixed strides, asymmetric pad
+        ((8, 8, (3, 3), (2, 2), (2, 2), (2, 2), (2, 2), (11, 12))),  # dilation = stride: 1 phase
+        ((8, 8, (3, 2), (3, 2), (1, 0), (0, 1), (2, 3), (16, 9))),  # dilation and stride coprime
+        ((5, 7, (4, 4), (4, 4), (0, 0), (0, 0), (1, 1), (16, 19))),  # patchify: kernel = stride
+        ((4, 6, (2, 2), (3, 3), (5, 5), (5, 5), (1, 1), (4, 4))),  # pad > stride: zero phases
+    ],
+)
+def test_strided_shift_gemm(isa, cin, cout, k, s, pb, pa, d, size):
+    rng = np.random.default_rng(cin * 7 + cout)
+    x = rng.uniform(-1, 1, (2, cin, *size)).astype(np.float32)
+    w = rng.uniform(-1, 1, (cout, cin, *k)).astype(np.float32)
+    b = rng.uniform(-1, 1, cout).astype(np.float32)
+    ref = conv_reference(x, w, b, s, pb, pa, d, 1)
+    for relu in [False, True]:
+        expect = np.maximum(ref, 0) if relu else ref
+        check(T.conv_nd(x, w, b, s, pb, pa, d, 1, relu=relu, path="shift_gemm"), expect, w[0].size)
+
+
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+@pytest.mark.parametrize("nd", [1, 3])
+def test_strided_shift_gemm_1d_3d(isa, threads, nd):
+    rng = np.random.default_rng(40 + nd)
+    k, s, p = [3, 1, 2][:nd], [2, 1, 3][:nd], [1, 0, 1][:nd]
+    x = rng.uniform(-1, 1, (3, 6, *([20, 7, 11][:nd]))).astype(np.float32)
+    w = rng.uniform(-1, 1, (10, 3, *k)).astype(np.float32)
+    ref = conv_reference(x, w, None, s, p, p, [1] * nd, 2)
+    check(T.conv_nd(x, w, None, s, p, p, [1] * nd, 2, path="shift_gemm"), ref, w[0].size)
+    check(CONV[nd](x, w, None, s, p, 1, 2), ref, w[0].size)
+
+
+def test_strided_matches_torch(isa):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(41)
+    for cin, cout, k, s, p, size in [(3, 64, 7, 2, 3, 64), (64, 128, 3, 2, 1, 28),
+                                     (128, 256, 1, 2, 0, 14)]:
+        x = rng.standard_normal((1, cin, size, size)).astype(np.float32)
+        w = (rng.standard_normal((cout, cin, k, k)) / np.sqrt(cin * k * k)).astype(np.float32)
+        with torch.no_grad():
+            ref = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w), stride=s,
+                                             padding=p).numpy()
+        check(F.conv2d(x, w, None, s, p), ref, w[0].size)
+        check(T.conv_nd(x, w, None, (s, s), (p, p), (p, p), (1, 1), 1, path="shift_gemm"), ref,
+              w[0].size)

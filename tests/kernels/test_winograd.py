@@ -99,7 +99,7 @@ def test_routing_only_where_it_wins():
     # Not Winograd's shape: strided, dilated, grouped, 5x5, too few channels.
     x = z((1, 64, 56, 56), np.float32)
     w = z((64, 64, 3, 3), np.float32)
-    assert route(x, w, s=(2, 2)) == "im2col_gemm"
+    assert route(x, w, s=(2, 2)) == "shift_gemm"
     assert route(x, w, d=(2, 2), p=(2, 2)) != "winograd"
     assert route(x, z((64, 32, 3, 3), np.float32), g=2) != "winograd"
     assert route(x, z((64, 64, 5, 5), np.float32), p=(2, 2)) != "winograd"
@@ -177,3 +177,52 @@ def test_module_sees_every_weight_write(isa):
     b = np.asarray(conv.bias)
     assert_close_relative(second, conv3x3_reference(x, w, b, (1, 1), (1, 1)))
     assert_close_relative(first, conv3x3_reference(x, -0.5 * w, b, (1, 1), (1, 1)))
+
+
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+@pytest.mark.parametrize(
+    ("cin", "cout", "size"),
+    [
+        (64, 64, 56),  # U transformed once up front; V read in several L2-sized tile ranges
+        (40, 300, 9),  # 300 x 40: U still shared, 22 output-channel panels, one tile range
+        (300, 300, 6),  # U over the up-front budget: each unit transforms its own panel
+    ],
+)
+def test_weight_transform_strategies(isa, threads, cin, cout, size):
+    rng = np.random.default_rng(cin + cout + size)
+    x, w, b = realistic(rng, 1, cin, cout, size, size)
+    ref = conv3x3_reference(x, w, b, (1, 1), (1, 1))
+    assert_close_relative(winograd(x, w, b, relu=True), np.maximum(ref, 0.0))
+
+
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+@pytest.mark.parametrize(
+    ("n", "cin", "cout", "h", "w_", "pb", "pa"),
+    [
+        # V of one image over the band budget (1 MiB): the image runs in bands of tile rows
+        (1, 64, 64, 56, 56, (1, 1), (1, 1)),  # W5b
+        (2, 64, 20, 41, 37, (0, 2), (2, 0)),  # odd height: a half tile row in the last band
+        (1, 70, 29, 47, 40, (2, 1), (0, 2)),  # first band reads two padding rows
+        (1, 64, 16, 44, 44, (5, 1), (6, 1)),  # pad > 2: whole bands read only padding
+    ],
+)
+def test_bands_of_tile_rows(isa, threads, n, cin, cout, h, w_, pb, pa):
+    rng = np.random.default_rng(cin * 3 + h)
+    x, w, b = realistic(rng, n, cin, cout, h, w_)
+    tiles = ((h + pb[0] + pa[0] - 2 + 1) // 2) * ((w_ + pb[1] + pa[1] - 2 + 1) // 2 + 1)
+    assert 16 * cin * tiles > 1 << 18  # really banded
+    ref = conv3x3_reference(x, w, b, pb, pa)
+    for relu in [False, True]:
+        expect = np.maximum(ref, 0.0) if relu else ref
+        assert_close_relative(winograd(x, w, b, pb, pa, relu=relu), expect)
+
+
+def test_bands_match_torch(isa):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(16)
+    x, w, b = realistic(rng, 2, 64, 48, 50, 45)
+    with torch.no_grad():
+        ref = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w),
+                                         torch.from_numpy(b), padding=(2, 1)).numpy()
+    out = winograd(x, w, b, (2, 1), (2, 1))
+    assert np.abs(out - ref).max() <= 1e-4 * np.abs(ref).max()

@@ -3,10 +3,19 @@
 //   phase 1 (parallel over (image, input channel)): input transform into V, stored directly as
 //           the GEMM's packed B panels (nr tiles wide), so no B packing happens later.
 //   phase 2 (parallel over units = (panel of mr output channels) x (range of tile panels)):
-//           transform this panel's weights into U (16 packed A panels, in cache), run the 16
-//           GEMMs M[xi] = U[xi] * V[xi] with the active ISA's GEMM microkernels, then the output
-//           transform with bias and ReLU straight into y.
+//           the 16 GEMMs M[xi] = U[xi] * V[xi] of this panel's weights (U: 16 packed A panels)
+//           with the active ISA's GEMM microkernels, then the output transform with bias and
+//           ReLU straight into y.
 // Images are processed in batches so that V stays within kVFloats.
+//
+// Cache reuse. Large images run in bands of tile rows (conv_winograd), so that the V a band's
+// phase 1 writes is still in L2 when its phase 2 reads it. Within phase 2 the units are ordered
+// tile range first: consecutive units read the same V range (at most kVRangeFloats) with every
+// output-channel panel, instead of each panel streaming all of V. That needs U of every panel at
+// hand: when all of U fits kUFloats it is transformed once per call, before any band, in
+// parallel over panels; otherwise (very wide layers) each unit transforms its own panel's
+// weights and units go panel first, so a panel's transform is shared by the tile ranges that
+// follow it.
 #include "kernels/conv/winograd.h"
 
 #include <algorithm>
@@ -23,6 +32,10 @@ namespace minimod::kernels {
 namespace {
 
 constexpr std::int64_t kVFloats = std::int64_t{1} << 22;  // 16 MiB of transformed input per batch
+// The V range one phase-2 unit reads (1 MiB: half the L2 here, the rest for U and M), and the
+// largest U transformed once up front (4 MiB: 256 x 256 channels).
+constexpr std::int64_t kVRangeFloats = std::int64_t{1} << 18;
+constexpr std::int64_t kUFloats = std::int64_t{1} << 20;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
@@ -60,8 +73,8 @@ void for_each_job(std::int64_t jobs, std::int64_t chunks, const Fn& fn) {
 // of them to the pool's threads): no allocation and no page faults in steady state. Grown here,
 // before any parallel region, so running out of memory throws in the caller.
 float* workspace(int slot, std::size_t n) {
-  thread_local AlignedPtr<float> bufs[2];
-  thread_local std::size_t caps[2] = {0, 0};
+  thread_local AlignedPtr<float> bufs[3];
+  thread_local std::size_t caps[3] = {0, 0, 0};
   if (n > caps[slot]) {
     bufs[slot].reset();
     caps[slot] = 0;
@@ -86,15 +99,21 @@ bool winograd_wins(const ConvParams& p) {
   // transforms' fixed costs by the channel counts. Measured on ResNet-18 shapes (1 thread,
   // AVX-512, ratio to the shift GEMM path): 64ch 56x56 (784 tiles) 0.93, 128ch 28x28 (196) 0.82,
   // 256ch 14x14 (49) 0.78, 512ch 7x7 (16) 1.18, and 32->64ch 16x16 (64 tiles) 1.6.
-  // One image's transformed input must fit the V budget (larger images are not split into
-  // bands; the GEMM paths need no such buffer).
+  // One image's transformed input must fit the V budget (a limit from before the driver ran
+  // images in bands; its ratios on larger images have not been measured).
   const std::int64_t image_v = 16 * p.in_channels * ceil_div(p.out_size[1], 2) *
                                (ceil_div(p.out_size[2], 2) + 1);
   return p.in_channels >= 64 && p.out_channels >= 64 && tiles >= 36 && image_v <= kVFloats;
 }
 
-void conv_winograd(const ConvParams& p, const float* x, const float* w, const float* bias,
-                   bool relu, float* y) {
+namespace {
+
+// The two phases for p, whose image planes lie x_plane / y_plane floats apart (p may be a band of
+// rows of a taller image, see conv_winograd). u_all: every panel's transformed weights, or
+// nullptr to transform them per unit.
+void winograd_driver(const ConvParams& p, const float* x, std::int64_t x_plane, const float* w,
+                     const float* u_all, const float* bias, bool relu, float* y,
+                     std::int64_t y_plane) {
   const GemmKernels& kt = gemm_kernels();
   const WinogradTransforms tf = winograd_transforms();
   const std::int64_t C = p.in_channels, K = p.out_channels;
@@ -123,23 +142,28 @@ void conv_winograd(const ConvParams& p, const float* x, const float* w, const fl
   const int threads = get_num_threads();
   const std::int64_t kpanels = ceil_div(K, mr);
   const std::int64_t want = threads > 1 ? 4 * threads : 1;
-  const std::int64_t tsplit_max =
-      std::clamp<std::int64_t>(ceil_div(want, kpanels), 1, max_panels);
+  const std::int64_t range_panels = std::max<std::int64_t>(1, kVRangeFloats / (16 * C * nr));
+  const std::int64_t u_xs = winograd_u_stride(C, mr);
+  const std::int64_t u_floats = 16 * u_xs;
+  const bool u_shared = u_all != nullptr;
+  const std::int64_t tsplit_max = std::clamp<std::int64_t>(
+      std::max(ceil_div(want, kpanels), u_shared ? ceil_div(max_panels, range_panels) : 1), 1,
+      max_panels);
   const std::int64_t unit_panels_max = ceil_div(max_panels, tsplit_max);
 
   // Every workspace now, before any thread starts: a failed allocation throws here.
   const std::int64_t in_work = WinogradTransforms::input_work(g);
   const std::int64_t out_work = WinogradTransforms::output_work(g);
-  const std::int64_t u_xs = winograd_u_stride(C, mr);
-  const std::int64_t u_floats = 16 * u_xs;
   const std::int64_t m_floats = 16 * (mr * unit_panels_max * nr + 16);
+  const std::int64_t own_u = u_shared ? 0 : u_floats;
   const std::int64_t per_chunk =
-      ceil_div(std::max(in_work, u_floats + m_floats + out_work), 16) * 16;
+      ceil_div(std::max(in_work, own_u + m_floats + out_work), 16) * 16;
   const std::int64_t chunks = std::max<std::int64_t>(1, threads);
   float* v = workspace(0, static_cast<std::size_t>(16 * (max_panels * C * nr + 16)));
   float* work = workspace(1, static_cast<std::size_t>(chunks * per_chunk));
-
-  const std::int64_t in_plane = p.in_plane(), out_plane = p.out_plane();
+  auto panel_rows = [&](std::int64_t kp) {
+    return static_cast<int>(std::min<std::int64_t>(mr, K - kp * mr));
+  };
   for (std::int64_t n0 = 0; n0 < p.batch; n0 += images_per_batch) {
     const std::int64_t images = std::min(images_per_batch, p.batch - n0);
     const std::int64_t tiles = images * tiles_image;
@@ -151,7 +175,7 @@ void conv_winograd(const ConvParams& p, const float* x, const float* w, const fl
     for_each_job(images * C, std::min<std::int64_t>(chunks, images * C),
                  [&](std::int64_t chunk, std::int64_t job) {
                    const std::int64_t n = job / C, c = job % C;
-                   tf.input(g, x + ((n0 + n) * C + c) * in_plane, c, n * tiles_image, vp,
+                   tf.input(g, x + ((n0 + n) * C + c) * x_plane, c, n * tiles_image, vp,
                             work + chunk * per_chunk);
                    // Tiles past the end in the last panel: defined zeros (read, never stored).
                    if (n == images - 1 && tiles % nr != 0) {
@@ -166,17 +190,18 @@ void conv_winograd(const ConvParams& p, const float* x, const float* w, const fl
     const std::int64_t tsplit = std::min(tsplit_max, panels);
     const std::int64_t units = kpanels * tsplit;
     for_each_job(units, std::min(chunks, units), [&](std::int64_t chunk, std::int64_t unit) {
-      const std::int64_t kp = unit / tsplit, ts = unit % tsplit;
+      const std::int64_t kp = u_shared ? unit % kpanels : unit / tsplit;
+      const std::int64_t ts = u_shared ? unit / kpanels : unit % tsplit;
       const std::int64_t k0 = kp * mr;
-      const int rows = static_cast<int>(std::min<std::int64_t>(mr, K - k0));
+      const int rows = panel_rows(kp);
       const std::int64_t pa = panels * ts / tsplit, pb = panels * (ts + 1) / tsplit;
       if (pb <= pa) return;
       const std::int64_t ta = pa * nr, tb = std::min(tiles, pb * nr);
       const std::int64_t ldm = (pb - pa) * nr;
-      float* u = work + chunk * per_chunk;
-      float* m = u + u_floats;
+      float* m = work + chunk * per_chunk + own_u;
       float* owork = m + m_floats;
-      tf.weight(w, C, k0, rows, mr, u);
+      const float* u = u_all ? u_all + kp * u_floats : work + chunk * per_chunk;
+      if (!u_shared) tf.weight(w, C, k0, rows, mr, work + chunk * per_chunk);
 
       UkernelTile tile;
       tile.accumulate = false;
@@ -210,11 +235,67 @@ void conv_winograd(const ConvParams& p, const float* x, const float* w, const fl
           }
           const std::int64_t count = std::min(g.tiles_w - tx, tb - t);
           tf.output(g, m + r * ldm + (t - ta), xs, count, ty, tx,
-                    y + ((n0 + n) * K + k) * out_plane, b, relu, owork);
+                    y + ((n0 + n) * K + k) * y_plane, b, relu, owork);
           t += count;
         }
       }
     });
+  }
+}
+
+}  // namespace
+
+// Large images run in bands of tile rows, each a convolution of its own (the input rows it reads,
+// padding where the band touches the image edge) through the two phases: a band's V (at most
+// kVRangeFloats) is written by phase 1 and read by phase 2 while it is still in L2. Unbanded, V
+// of one 64-channel 56x56 image is 3.5 MiB: phase 1 wrote it out to L3 and phase 2 read it back
+// (the input transform took 2/3 of the GEMM time). U is shared by all bands.
+void conv_winograd(const ConvParams& p, const float* x, const float* w, const float* bias,
+                   bool relu, float* y) {
+  const GemmKernels& kt = gemm_kernels();
+  const std::int64_t C = p.in_channels, K = p.out_channels;
+  const int mr = kt.mr;
+  const std::int64_t kpanels = ceil_div(K, mr);
+  const std::int64_t u_floats = 16 * winograd_u_stride(C, mr);
+  float* u_all = nullptr;
+  if (kpanels * u_floats <= kUFloats) {
+    const WinogradTransforms tf = winograd_transforms();
+    u_all = workspace(2, static_cast<std::size_t>(kpanels * u_floats));
+    const std::int64_t chunks = std::min<std::int64_t>(std::max(1, get_num_threads()), kpanels);
+    for_each_job(kpanels, chunks, [&](std::int64_t, std::int64_t kp) {
+      tf.weight(w, C, kp * mr, static_cast<int>(std::min<std::int64_t>(mr, K - kp * mr)), mr,
+                u_all + kp * u_floats);
+    });
+  }
+
+  const std::int64_t in_plane = p.in_plane(), out_plane = p.out_plane();
+  const std::int64_t tiles_h = ceil_div(p.out_size[1], 2);
+  const std::int64_t row_v = 16 * C * (ceil_div(p.out_size[2], 2) + 1);  // V of one tile row
+  const std::int64_t band_rows = std::max<std::int64_t>(1, kVRangeFloats / row_v);
+  if (band_rows >= tiles_h) {
+    winograd_driver(p, x, in_plane, w, u_all, bias, relu, y, out_plane);
+    return;
+  }
+  const std::int64_t bands = ceil_div(tiles_h, band_rows);
+  const std::int64_t in_h = p.in_size[1], in_w = p.in_size[2], out_w = p.out_size[2];
+  const std::int64_t pad_top = p.pad_before[1];
+  for (std::int64_t n = 0; n < p.batch; ++n) {
+    for (std::int64_t band = 0; band < bands; ++band) {
+      // Output rows [o0, o1) read padded rows [o0, o1 + 2), i.e. input rows
+      // [o0 - pad_top, o1 + 2 - pad_top), of which [i0, i1) exist; the rest is padding.
+      const std::int64_t ty0 = tiles_h * band / bands, ty1 = tiles_h * (band + 1) / bands;
+      const std::int64_t o0 = 2 * ty0, o1 = std::min(p.out_size[1], 2 * ty1);
+      const std::int64_t i0 = std::clamp<std::int64_t>(o0 - pad_top, 0, in_h);
+      const std::int64_t i1 = std::clamp<std::int64_t>(o1 + 2 - pad_top, i0, in_h);
+      ConvParams b = p;
+      b.batch = 1;
+      b.in_size[1] = i1 - i0;
+      b.pad_before[1] = i0 - (o0 - pad_top);
+      b.pad_after[1] = (o1 + 2 - pad_top) - i1;
+      b.out_size[1] = o1 - o0;
+      winograd_driver(b, x + n * C * in_plane + i0 * in_w, in_plane, w, u_all, bias, relu,
+                      y + n * K * out_plane + o0 * out_w, out_plane);
+    }
   }
 }
 

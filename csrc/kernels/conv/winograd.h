@@ -10,9 +10,10 @@
 // 1/2, and the result stays within the direct path's elementwise tolerances; F(4x4)'s did not.
 //
 // Weights are transformed on every call (U is never cached: a plain module must see every weight
-// write at its next forward), one microkernel panel of output channels at a time, right before
-// that panel's GEMMs, so U stays in cache and its cost is amortised over all tiles; conv.cpp
-// routes here only when there are enough tiles for that to pay.
+// write at its next forward): all of U once per call when it fits 4 MiB, otherwise one
+// microkernel panel of output channels at a time right before that panel's GEMMs; either way its
+// cost is amortised over all tiles, and conv.cpp routes here only when there are enough tiles
+// for that to pay. Large images run in bands of tile rows (winograd.cpp).
 #pragma once
 
 #include <cstdint>
