@@ -92,7 +92,13 @@ const Py_intptr_t* dims_of(PyObject* a) { return npy::array_proxy(a)->dimensions
 // otherwise a converted copy (raising the binding's dtype error).
 py::object kernel_operand(PyObject* o) {
   if (is_plain_f32(o)) return py::reinterpret_borrow<py::object>(o);
-  return require_f32(o, "linear");
+  py::object a = require_f32(o, "linear");
+  if (is_plain_f32(a.ptr())) return a;
+  // C-contiguous but misaligned (a view at an odd byte offset): require_f32 (pybind11's ensure)
+  // only asks for contiguity, and the kernels' scalar loads need float alignment. Copy.
+  PyObject* copy = npy::npy_api::get().PyArray_NewCopy_(a.ptr(), /*NPY_CORDER=*/0);
+  if (copy == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(copy);
 }
 
 // A new C-contiguous float32 array of shape lead_dims + (n,), owned by a Storage (its base).
@@ -124,7 +130,7 @@ py::object linear_impl(PyObject* x_in, PyObject* w_in, PyObject* bias_in, bool r
   py::object w = kernel_operand(w_in);
   const int xnd = ndim_of(x.ptr());
   if (xnd < 1) throw py::value_error("linear: input must have at least 1 dimension");
-  if (xnd >= kMaxDims) throw py::value_error("linear: input has too many dimensions");
+  if (xnd > kMaxDims) throw py::value_error("linear: input has too many dimensions");
   if (ndim_of(w.ptr()) != 2) {
     throw py::value_error("linear: weight must be 2-D (out_features, in_features), but got " +
                           shape_str(py::reinterpret_borrow<py::array>(w)));
@@ -234,7 +240,7 @@ PyObject* linear_or_fallback(PyObject* fallback, PyObject* const* args, Py_ssize
   PyObject* w = args[1];
   PyObject* b = args[2];
   const bool native =
-      is_f32_array(x) && is_f32_array(w) && ndim_of(x) >= 1 && ndim_of(x) < kMaxDims &&
+      is_f32_array(x) && is_f32_array(w) && ndim_of(x) >= 1 && ndim_of(x) <= kMaxDims &&
       ndim_of(w) == 2 && dims_of(w)[1] == dims_of(x)[ndim_of(x) - 1] &&
       (b == Py_None || (is_f32_array(b) && ndim_of(b) == 1 && dims_of(b)[0] == dims_of(w)[0]));
   if (!native) return PyObject_Vectorcall(fallback, args, nargs, nullptr);

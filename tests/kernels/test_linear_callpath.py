@@ -109,6 +109,11 @@ def test_one_dimensional_and_empty_inputs(isa):
     out = _core.linear(np.zeros((2, 0), np.float32), np.zeros((3, 0), np.float32),
                        np.arange(3, dtype=np.float32))
     np.testing.assert_array_equal(out, [[0, 1, 2], [0, 1, 2]])
+    deep = rng.uniform(-1, 1, (1,) * 62 + (2, 7)).astype(np.float32)  # numpy's 64 dimensions
+    out = _core.linear(deep, w)
+    assert out.shape == (1,) * 62 + (2, 6)
+    check(out.reshape(2, 6), reference(deep.reshape(2, 7), w), 7)
+    np.testing.assert_array_equal(nn.Linear(7, 6)(deep).shape, out.shape)
 
 
 def test_argument_parsing():
