@@ -3,8 +3,9 @@
 // Every function validates every argument and shape before touching memory (a bad call from
 // Python raises, never crashes), converts inputs with require_f32 (float32 only, contiguous copy
 // only when needed), allocates the output with new_f32_output and releases the GIL around the
-// kernel. torch-compatible messages for user errors live in minimod.nn.functional, which checks
-// first; the checks here are the safety net and name the op.
+// kernel (linear has its own lean path and a work threshold for the GIL: see linear_fastcall).
+// torch-compatible messages for user errors live in minimod.nn.functional, which checks first;
+// the checks here are the safety net and name the op.
 #include <pybind11/numpy.h>
 #include <pybind11/stl.h>
 
@@ -49,44 +50,225 @@ const float* optional_bias(const py::object& bias, std::int64_t n, const char* o
   return keep->data();
 }
 
-py::array linear(const py::handle& x_in, const py::handle& w_in, const py::object& bias_in,
-                 bool relu) {
-  auto x = require_f32(x_in, "linear");
-  auto w = require_f32(w_in, "linear");
-  if (x.ndim() < 1) throw py::value_error("linear: input must have at least 1 dimension");
-  if (w.ndim() != 2) {
-    throw py::value_error("linear: weight must be 2-D (out_features, in_features), but got " +
-                          shape_str(w));
-  }
-  const std::int64_t K = x.shape(x.ndim() - 1);
-  const std::int64_t N = w.shape(0);
-  std::int64_t M = 1;  // the leading dimensions, flattened (as torch reports them)
-  for (py::ssize_t i = 0; i + 1 < x.ndim(); ++i) M *= x.shape(i);
-  if (w.shape(1) != K) {
-    throw std::runtime_error("mat1 and mat2 shapes cannot be multiplied (" + std::to_string(M) +
-                             "x" + std::to_string(K) + " and " + std::to_string(w.shape(1)) +
-                             "x" + std::to_string(N) + ")");
-  }
-  py::array_t<float, py::array::c_style> bias_keep;
-  const float* bias = optional_bias(bias_in, N, "linear", &bias_keep);
+// ---- linear: the lean call path ------------------------------------------------------------
+//
+// Linear's forward is called per layer per sample, so at batch 1 the binding, not the GEMV, is
+// most of the time (W6a: a 16x16 GEMV is ~50 ns of FMAs). `linear` is therefore a raw CPython
+// METH_FASTCALL function, not a pybind11 def (whose argument casters and function records cost
+// ~0.5 us): inputs that are native float32, C-contiguous and aligned are read in place, their
+// shapes straight from the array struct; anything else takes the converting path (require_f32)
+// with the same checks. The output is allocated once, in a Storage, without going through
+// py::dtype / py::array constructors.
+namespace npy = pybind11::detail;
 
-  std::vector<std::int64_t> out_shape(x.shape(), x.shape() + x.ndim() - 1);
-  out_shape.push_back(N);
-  py::array out = new_f32_output(out_shape);
-  float* y = static_cast<float*>(out.mutable_data());
-  const float* xp = x.data();
-  const float* wp = w.data();
-  {
+constexpr int kMaxDims = 64;  // numpy 2's limit (numpy 1: 32)
+
+// Below this many multiply-adds the kernel runs with the GIL held: releasing and re-taking it
+// costs ~0.1-0.3 us (more when another thread is waiting for it), about what 16k FMAs take on
+// one core, and nothing can run in parallel with a call that short anyway.
+constexpr double kGilReleaseMacs = 16384.0;
+
+// True when `o` is a numpy array (any subclass: Parameter) of native-order float32, any layout
+// (what require_f32 accepts without raising).
+bool is_f32_array(PyObject* o) {
+  const auto& api = npy::npy_api::get();
+  if (!api.PyArray_Check_(o)) return false;
+  const auto* d = npy::array_descriptor_proxy(npy::array_proxy(o)->descr);
+  constexpr char kNative = PY_LITTLE_ENDIAN ? '<' : '>';
+  return d->type_num == npy::npy_api::NPY_FLOAT_ && (d->byteorder == '=' || d->byteorder == kNative);
+}
+
+// ... and the kernel can read it in place (C-contiguous and aligned).
+bool is_plain_f32(PyObject* o) {
+  constexpr int kNeed = npy::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | npy::npy_api::NPY_ARRAY_ALIGNED_;
+  return is_f32_array(o) && (npy::array_proxy(o)->flags & kNeed) == kNeed;
+}
+
+int ndim_of(PyObject* a) { return npy::array_proxy(a)->nd; }
+float* data_of(PyObject* a) { return reinterpret_cast<float*>(npy::array_proxy(a)->data); }
+const Py_intptr_t* dims_of(PyObject* a) { return npy::array_proxy(a)->dimensions; }
+
+// The operand as a float32 array the kernel reads in place: `o` itself when it already is one,
+// otherwise a converted copy (raising the binding's dtype error).
+py::object kernel_operand(PyObject* o) {
+  if (is_plain_f32(o)) return py::reinterpret_borrow<py::object>(o);
+  py::object a = require_f32(o, "linear");
+  if (is_plain_f32(a.ptr())) return a;
+  // C-contiguous but misaligned (a view at an odd byte offset): require_f32 (pybind11's ensure)
+  // only asks for contiguity, and the kernels' scalar loads need float alignment. Copy.
+  PyObject* copy = npy::npy_api::get().PyArray_NewCopy_(a.ptr(), /*NPY_CORDER=*/0);
+  if (copy == nullptr) throw py::error_already_set();
+  return py::reinterpret_steal<py::object>(copy);
+}
+
+// A new C-contiguous float32 array of shape lead_dims + (n,), owned by a Storage (its base).
+py::object new_linear_output(int lead_ndim, const Py_intptr_t* lead_dims, std::int64_t n) {
+  std::vector<std::int64_t> shape(lead_dims, lead_dims + lead_ndim);
+  shape.push_back(n);
+  auto storage = std::make_shared<Storage>(std::move(shape), DType::Float32, /*zero_fill=*/false);
+  py::object owner = py::cast(storage);
+  const auto& api = npy::npy_api::get();
+  Py_intptr_t dims[kMaxDims];
+  for (int i = 0; i < lead_ndim; ++i) dims[i] = lead_dims[i];
+  dims[lead_ndim] = static_cast<Py_intptr_t>(n);
+  PyObject* descr = api.PyArray_DescrFromType_(npy::npy_api::NPY_FLOAT_);  // stolen below
+  if (descr == nullptr) throw py::error_already_set();
+  constexpr int kFlags = npy::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | npy::npy_api::NPY_ARRAY_ALIGNED_ |
+                         npy::npy_api::NPY_ARRAY_WRITEABLE_;
+  PyObject* arr = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, lead_ndim + 1, dims, nullptr,
+                                            storage->data(), kFlags, nullptr);
+  if (arr == nullptr) throw py::error_already_set();
+  auto result = py::reinterpret_steal<py::object>(arr);
+  if (api.PyArray_SetBaseObject_(arr, owner.release().ptr()) != 0) throw py::error_already_set();
+  return result;
+}
+
+// y = x W^T + b (then ReLU). x and w must already be float32 arrays of any layout; shapes and
+// the bias are checked here with the binding's messages.
+py::object linear_impl(PyObject* x_in, PyObject* w_in, PyObject* bias_in, bool relu) {
+  py::object x = kernel_operand(x_in);
+  py::object w = kernel_operand(w_in);
+  const int xnd = ndim_of(x.ptr());
+  if (xnd < 1) throw py::value_error("linear: input must have at least 1 dimension");
+  if (xnd > kMaxDims) throw py::value_error("linear: input has too many dimensions");
+  if (ndim_of(w.ptr()) != 2) {
+    throw py::value_error("linear: weight must be 2-D (out_features, in_features), but got " +
+                          shape_str(py::reinterpret_borrow<py::array>(w)));
+  }
+  const Py_intptr_t* xd = dims_of(x.ptr());
+  const Py_intptr_t* wd = dims_of(w.ptr());
+  const std::int64_t K = xd[xnd - 1];
+  const std::int64_t N = wd[0];
+  std::int64_t M = 1;  // the leading dimensions, flattened (as torch reports them)
+  for (int i = 0; i + 1 < xnd; ++i) M *= xd[i];
+  if (wd[1] != K) {
+    throw std::runtime_error("mat1 and mat2 shapes cannot be multiplied (" + std::to_string(M) +
+                             "x" + std::to_string(K) + " and " + std::to_string(wd[1]) + "x" +
+                             std::to_string(N) + ")");
+  }
+  py::object bias_keep;
+  const float* bias = nullptr;
+  if (bias_in != Py_None) {
+    bias_keep = kernel_operand(bias_in);
+    if (ndim_of(bias_keep.ptr()) != 1 || dims_of(bias_keep.ptr())[0] != N) {
+      throw py::value_error("linear: expected bias of shape [" + std::to_string(N) +
+                            "], but got " + shape_str(py::reinterpret_borrow<py::array>(bias_keep)));
+    }
+    bias = data_of(bias_keep.ptr());
+  }
+  py::object out = new_linear_output(xnd - 1, xd, N);
+  float* y = data_of(out.ptr());
+  const float* xp = data_of(x.ptr());
+  const float* wp = data_of(w.ptr());
+  GemmEpilogue ep;
+  ep.bias = bias;
+  ep.bias_kind = bias ? GemmEpilogue::Bias::PerCol : GemmEpilogue::Bias::None;
+  ep.relu = relu;
+  // y (M x N) = x (M x K) * W^T: W^T is read in place (row stride 1, column stride K).
+  if (static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) >= kGilReleaseMacs) {
     py::gil_scoped_release nogil;
-    GemmEpilogue ep;
-    ep.bias = bias;
-    ep.bias_kind = bias ? GemmEpilogue::Bias::PerCol : GemmEpilogue::Bias::None;
-    ep.relu = relu;
-    // y (M x N) = x (M x K) * W^T: W^T is read in place (row stride 1, column stride K).
+    kernels::sgemm(M, N, K, xp, K, 1, wp, 1, K, y, N, ep);
+  } else {
     kernels::sgemm(M, N, K, xp, K, 1, wp, 1, K, y, N, ep);
   }
   return out;
 }
+
+// Fills out[0..n) from a vectorcall argument vector by position, then by keyword; raises
+// TypeError like a Python def for unknown, repeated or missing arguments.
+void parse_fastcall(const char* fname, const char* const* names, int n, int required,
+                    PyObject* const* args, Py_ssize_t nargs, PyObject* kwnames, PyObject** out) {
+  if (nargs > n) {
+    throw py::type_error(std::string(fname) + "() takes at most " + std::to_string(n) +
+                         " arguments (" + std::to_string(nargs) + " given)");
+  }
+  for (int i = 0; i < n; ++i) out[i] = i < nargs ? args[i] : nullptr;
+  const Py_ssize_t nkw = kwnames == nullptr ? 0 : PyTuple_GET_SIZE(kwnames);
+  for (Py_ssize_t k = 0; k < nkw; ++k) {
+    PyObject* key = PyTuple_GET_ITEM(kwnames, k);
+    int slot = -1;
+    for (int i = 0; i < n && slot < 0; ++i) {
+      if (PyUnicode_CompareWithASCIIString(key, names[i]) == 0) slot = i;
+    }
+    if (slot < 0) {
+      throw py::type_error(std::string(fname) + "() got an unexpected keyword argument '" +
+                           py::str(key).cast<std::string>() + "'");
+    }
+    if (out[slot] != nullptr) {
+      throw py::type_error(std::string(fname) + "() got multiple values for argument '" +
+                           names[slot] + "'");
+    }
+    out[slot] = args[nargs + k];
+  }
+  for (int i = 0; i < required; ++i) {
+    if (out[i] == nullptr) {
+      throw py::type_error(std::string(fname) + "() missing required argument '" + names[i] + "'");
+    }
+  }
+}
+
+PyObject* linear_fastcall(PyObject* /*module*/, PyObject* const* args, Py_ssize_t nargsf,
+                          PyObject* kwnames) {
+  try {
+    static const char* const kNames[] = {"input", "weight", "bias", "relu"};
+    PyObject* a[4];
+    parse_fastcall("linear", kNames, 4, 2, args, PyVectorcall_NARGS(nargsf), kwnames, a);
+    bool relu = false;
+    if (a[3] != nullptr) {
+      const int truth = PyObject_IsTrue(a[3]);
+      if (truth < 0) throw py::error_already_set();
+      relu = truth != 0;
+    }
+    return linear_impl(a[0], a[1], a[2] == nullptr ? Py_None : a[2], relu).release().ptr();
+  } catch (...) {
+    npy::try_translate_exceptions();
+    return nullptr;
+  }
+}
+
+// Linear.forward's entry: `self` of this builtin is the fallback (F.linear). The native kernel
+// runs when input and weight are float32 arrays whose shapes multiply and the bias is None or a
+// float32 vector of out_features; anything else, valid or not, goes to the fallback, which
+// converts or raises torch's errors. So the Python layer needs no checks of its own.
+PyObject* linear_or_fallback(PyObject* fallback, PyObject* const* args, Py_ssize_t nargsf) {
+  const Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+  if (nargs != 3) {
+    PyErr_SetString(PyExc_TypeError, "linear_or_fallback() takes exactly 3 arguments (input, weight, bias)");
+    return nullptr;
+  }
+  PyObject* x = args[0];
+  PyObject* w = args[1];
+  PyObject* b = args[2];
+  const bool native =
+      is_f32_array(x) && is_f32_array(w) && ndim_of(x) >= 1 && ndim_of(x) <= kMaxDims &&
+      ndim_of(w) == 2 && dims_of(w)[1] == dims_of(x)[ndim_of(x) - 1] &&
+      (b == Py_None || (is_f32_array(b) && ndim_of(b) == 1 && dims_of(b)[0] == dims_of(w)[0]));
+  if (!native) return PyObject_Vectorcall(fallback, args, nargs, nullptr);
+  try {
+    return linear_impl(x, w, b, /*relu=*/false).release().ptr();
+  } catch (...) {
+    npy::try_translate_exceptions();
+    return nullptr;
+  }
+}
+
+PyMethodDef g_linear_def = {
+    "linear", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(linear_fastcall)),
+    METH_FASTCALL | METH_KEYWORDS,
+    "linear(input: typing.Any, weight: typing.Any, bias: typing.Any = None, relu: bool = False) "
+    "-> numpy.ndarray\n\n"
+    "y = input @ weight.T + bias (then ReLU if relu), float32.\n\n"
+    "input is (*, in_features), weight (out_features, in_features) as stored by Linear (read in "
+    "place,\nnever transposed), bias (out_features,) or None. Returns a new (*, out_features) "
+    "array.\nfloat32 inputs that are C-contiguous and aligned are read in place; others are "
+    "copied.\n"};
+
+PyMethodDef g_linear_or_fallback_def = {
+    "linear_or_fallback",
+    reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(linear_or_fallback)),
+    METH_FASTCALL,
+    "linear_or_fallback(input, weight, bias): the native linear when the arguments are float32 "
+    "arrays\nwhose shapes match, otherwise fallback(input, weight, bias)."};
 
 std::vector<std::int64_t> int_list(const std::vector<std::int64_t>& v, std::size_t n,
                                    const char* what) {
@@ -278,13 +460,21 @@ py::array testing_sgemm(const py::handle& a_in, const py::handle& b_in, const py
 }  // namespace
 
 void init_linalg(py::module_& m) {
-  m.def("linear", &linear, py::arg("input"), py::arg("weight"), py::arg("bias") = py::none(),
-        py::arg("relu") = false, R"pbdoc(
-y = input @ weight.T + bias (then ReLU if relu), float32.
-
-input is (*, in_features), weight (out_features, in_features) as stored by Linear (read in place,
-never transposed), bias (out_features,) or None. Returns a new (*, out_features) array.
-)pbdoc");
+  // Raw CPython functions (see linear_fastcall): added as module attributes, not pybind11 defs.
+  py::object mod_name = m.attr("__name__");
+  PyObject* lin = PyCFunction_NewEx(&g_linear_def, nullptr, mod_name.ptr());
+  if (lin == nullptr) throw py::error_already_set();
+  m.add_object("linear", py::reinterpret_steal<py::object>(lin));
+  m.def(
+      "_linear_or_fallback",
+      [](py::object fallback) {
+        PyObject* f = PyCFunction_NewEx(&g_linear_or_fallback_def, fallback.ptr(), nullptr);
+        if (f == nullptr) throw py::error_already_set();
+        return py::reinterpret_steal<py::object>(f);
+      },
+      py::arg("fallback"),
+      "f(input, weight, bias): the native linear for float32 arrays whose shapes match, else "
+      "fallback(input, weight, bias) (Linear.forward's whole body).");
 
   m.def(
       "conv_nd",

@@ -194,6 +194,10 @@ def _install_module_getattro(cls: type, module_getattr: typing.Any) -> None:
     """
     Give cls the native attribute lookup of Module (module-internal).
     """
+def _linear_or_fallback(fallback: typing.Any) -> typing.Any:
+    """
+    f(input, weight, bias): the native linear for float32 arrays whose shapes match, else fallback(input, weight, bias) (Linear.forward's whole body).
+    """
 def _module_call_descriptor(module_type: type, globals: dict, slow_path: typing.Any, hooked_path: typing.Any) -> typing.Any:
     """
     Module.__call__ as a C method descriptor (module-internal; installed once).
@@ -278,6 +282,7 @@ def linear(input: typing.Any, weight: typing.Any, bias: typing.Any = None, relu:
     
     input is (*, in_features), weight (out_features, in_features) as stored by Linear (read in place,
     never transposed), bias (out_features,) or None. Returns a new (*, out_features) array.
+    float32 inputs that are C-contiguous and aligned are read in place; others are copied.
     """
 def max_pool2d(x: typing.Any, kernel_size: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], stride: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], padding: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], dilation: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], ceil_mode: bool, return_indices: bool) -> typing.Any:
     """

@@ -616,7 +616,9 @@ class Module:
     __call__: Callable[..., Any] = _call_impl
 
     def _call_hooked(self, *args: Any, **kwargs: Any) -> Any:
-        # Entry of the native __call__ once it has seen a hook: _call_impl minus the re-test.
+        # Entry of the native __call__ once it has seen a hook, when _call_with_hooks is not
+        # Module's own (otherwise the native code runs its transliteration of _call_with_hooks
+        # itself): _call_impl minus the re-test.
         return self._call_with_hooks(self.forward, args, kwargs)
 
     def _call_with_hooks(self, forward_call: Callable, args: tuple, kwargs: dict) -> Any:
@@ -677,46 +679,52 @@ class Module:
                         result = hook_result
             return result
         except Exception:
-            # always_call hooks that did not run yet run now, with the args as they were and
-            # result None (or what an earlier always_call hook returned); their own errors
-            # become warnings and the original exception propagates.
-            for hook_id, hook in _global_forward_hooks.items():
-                if (
-                    hook_id in _global_forward_hooks_always_called
-                    and hook_id not in called_always_called_hooks
-                ):
-                    try:
-                        hook_result = hook(self, args, result)
-                        if hook_result is not None:
-                            result = hook_result
-                    except Exception as e:
-                        warnings.warn(
-                            "global module forward hook with ``always_call=True`` raised an "
-                            "exception that was silenced as another error was raised in "
-                            f"forward: {e!s}",
-                            stacklevel=2,
-                        )
-                        continue
-            for hook_id, hook in self._forward_hooks.items():
-                if (
-                    hook_id in self._forward_hooks_always_called
-                    and hook_id not in called_always_called_hooks
-                ):
-                    try:
-                        if hook_id in self._forward_hooks_with_kwargs:
-                            hook_result = hook(self, args, kwargs, result)
-                        else:
-                            hook_result = hook(self, args, result)
-                        if hook_result is not None:
-                            result = hook_result
-                    except Exception as e:
-                        warnings.warn(
-                            "module forward hook with ``always_call=True`` raised an exception "
-                            f"that was silenced as another error was raised in forward: {e!s}",
-                            stacklevel=2,
-                        )
-                        continue
+            self._run_always_called_hooks(args, kwargs, result, called_always_called_hooks)
             raise
+
+    def _run_always_called_hooks(self, args: tuple, kwargs: dict, result: Any,
+                                 called_always_called_hooks: set[int]) -> None:
+        # The except branch of _call_with_hooks (also called by the native hooked path,
+        # module_hotpath.cpp, with the exception pending).
+        # always_call hooks that did not run yet run now, with the args as they were and
+        # result None (or what an earlier always_call hook returned); their own errors
+        # become warnings and the original exception propagates.
+        for hook_id, hook in _global_forward_hooks.items():
+            if (
+                hook_id in _global_forward_hooks_always_called
+                and hook_id not in called_always_called_hooks
+            ):
+                try:
+                    hook_result = hook(self, args, result)
+                    if hook_result is not None:
+                        result = hook_result
+                except Exception as e:
+                    warnings.warn(
+                        "global module forward hook with ``always_call=True`` raised an "
+                        "exception that was silenced as another error was raised in "
+                        f"forward: {e!s}",
+                        stacklevel=2,
+                    )
+                    continue
+        for hook_id, hook in self._forward_hooks.items():
+            if (
+                hook_id in self._forward_hooks_always_called
+                and hook_id not in called_always_called_hooks
+            ):
+                try:
+                    if hook_id in self._forward_hooks_with_kwargs:
+                        hook_result = hook(self, args, kwargs, result)
+                    else:
+                        hook_result = hook(self, args, result)
+                    if hook_result is not None:
+                        result = hook_result
+                except Exception as e:
+                    warnings.warn(
+                        "module forward hook with ``always_call=True`` raised an exception "
+                        f"that was silenced as another error was raised in forward: {e!s}",
+                        stacklevel=2,
+                    )
+                    continue
 
     # ---- hooks -------------------------------------------------------------------------------
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
 
 from minimod import _core
 from minimod.nn import functional as F
@@ -15,8 +14,8 @@ from minimod.nn.module import Module
 
 __all__ = ["Identity", "Linear"]
 
-_F32 = np.dtype(np.float32)
-_native_linear = _core.linear
+# F.linear behind a native front: see _core._linear_or_fallback (csrc/bindings/linalg.cpp).
+_linear = _core._linear_or_fallback(F.linear)
 
 
 class Identity(Module):
@@ -60,24 +59,10 @@ class Linear(Module):
             init.uniform_(self.bias, -bound, bound)
 
     def forward(self, input: Any) -> Any:
-        weight = self.weight
-        bias = self.bias
-        # The common call (a float32 ndarray input, float32 2-D weight, matching bias or none)
-        # goes straight to the native kernel: F.linear's argument handling costs about as much
-        # as a tiny GEMM. Anything else takes F.linear, which raises torch's errors. The
-        # parameters are read at every call, so writes to them are always seen.
-        if (
-            type(input) is np.ndarray
-            and input.dtype == _F32
-            and input.ndim >= 1
-            and isinstance(weight, np.ndarray)
-            and weight.dtype == _F32
-            and weight.ndim == 2
-            and (bias is None or (isinstance(bias, np.ndarray) and bias.dtype == _F32
-                                  and bias.shape == weight.shape[:1]))
-        ):
-            return _native_linear(input, weight, bias)
-        return F.linear(input, weight, bias)
+        # Native when input, weight and bias are float32 arrays whose shapes fit; everything
+        # else (other dtypes, array-likes, bad shapes) goes to F.linear, which converts or
+        # raises torch's errors. The parameters are read at every call, so writes are seen.
+        return _linear(input, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
