@@ -20,6 +20,7 @@
 #include "kernels/conv/conv.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/gemm_config.h"
+#include "runtime/fp_mode.h"
 
 namespace py = pybind11;
 
@@ -167,8 +168,10 @@ py::object linear_impl(PyObject* x_in, PyObject* w_in, PyObject* bias_in, bool r
   // y (M x N) = x (M x K) * W^T: W^T is read in place (row stride 1, column stride K).
   if (static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) >= kGilReleaseMacs) {
     py::gil_scoped_release nogil;
+    KernelFpScope fp;
     kernels::sgemm(M, N, K, xp, K, 1, wp, 1, K, y, N, ep);
   } else {
+    KernelFpScope fp;
     kernels::sgemm(M, N, K, xp, K, 1, wp, 1, K, y, N, ep);
   }
   return out;
@@ -383,6 +386,7 @@ py::array conv_run(const ConvInputs& in, bool relu, kernels::ConvPath path) {
   const float* wp = in.w.data();
   {
     py::gil_scoped_release nogil;
+    KernelFpScope fp;
     kernels::conv_forward(p, xp, wp, in.bias_ptr, relu, y, path);
   }
   return out;
@@ -438,6 +442,7 @@ py::array testing_sgemm(const py::handle& a_in, const py::handle& b_in, const py
   float* c = static_cast<float*>(out.mutable_data());
   {
     py::gil_scoped_release nogil;
+    KernelFpScope fp;
     GemmEpilogue ep;
     ep.bias = bias;
     ep.bias_kind = bias == nullptr ? GemmEpilogue::Bias::None

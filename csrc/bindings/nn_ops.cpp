@@ -20,6 +20,7 @@
 #include "kernels/eltwise/activation.h"
 #include "kernels/norm/batchnorm.h"
 #include "kernels/pool/pool.h"
+#include "runtime/fp_mode.h"
 
 namespace py = pybind11;
 
@@ -78,6 +79,7 @@ py::array activation(const py::handle& x_in, Activation op, float a, float b) {
   float* dst = static_cast<float*>(out.mutable_data());
   const std::int64_t n = numel(shape);
   py::gil_scoped_release release;
+  KernelFpScope fp;
   activation_f32(op, src, dst, n, ActivationArgs{a, b});
   return out;
 }
@@ -88,6 +90,7 @@ void activation_inplace(py::array x, Activation op, float a, float b) {
   float* data = static_cast<float*>(x.mutable_data());
   const std::int64_t n = numel(shape_of(x));
   py::gil_scoped_release release;
+  KernelFpScope fp;
   activation_f32(op, data, data, n, ActivationArgs{a, b});
 }
 
@@ -116,6 +119,7 @@ py::array softmax(const py::handle& x_in, std::int64_t dim, bool log) {
   const float* src = x.data();
   float* dst = static_cast<float*>(out.mutable_data());
   py::gil_scoped_release release;
+  KernelFpScope fp;
   softmax_f32(src, dst, outer, size, inner, log);
   return out;
 }
@@ -165,6 +169,7 @@ py::tuple batch_norm_train(const py::handle& x_in, const py::object& weight, con
   const float* pb = b ? b->data() : nullptr;
   {
     py::gil_scoped_release release;
+    KernelFpScope fp;
     if (v.n * v.s > 0) {
       std::vector<float> center(v.c), scale(v.c), shift(v.c);
       batchnorm_stats_f32(src, v.n, v.c, v.s, pm, pv);
@@ -198,6 +203,7 @@ py::array batch_norm_eval(const py::handle& x_in, const py::handle& running_mean
   const float* pw = w ? w->data() : nullptr;
   const float* pb = b ? b->data() : nullptr;
   py::gil_scoped_release release;
+  KernelFpScope fp;
   std::vector<double> mean(pm, pm + v.c), var(pv, pv + v.c);
   std::vector<float> center(v.c), scale(v.c), shift(v.c);
   batchnorm_coefficients(mean.data(), var.data(), pw, pb, eps, v.c, center.data(), scale.data(), shift.data());
@@ -286,6 +292,7 @@ py::object max_pool2d(const py::handle& x_in, const std::vector<std::int64_t>& k
   float* dst = static_cast<float*>(out.mutable_data());
   {
     py::gil_scoped_release release;
+    KernelFpScope fp;
     max_pool2d_f32(src, dst, pidx, g.planes, g.ih, g.iw, g.oh, g.ow, w);
   }
   if (return_indices) return py::make_tuple(out, idx);
@@ -316,6 +323,7 @@ py::array avg_pool2d(const py::handle& x_in, const std::vector<std::int64_t>& ke
   float* dst = static_cast<float*>(out.mutable_data());
   const std::int64_t divisor = divisor_override ? *divisor_override : 0;
   py::gil_scoped_release release;
+  KernelFpScope fp;
   if (divisor < 0) {
     // torch divides by a negative override as given; the kernel treats divisor <= 0 as "none",
     // so fold the sign in afterwards.
@@ -357,6 +365,7 @@ py::array adaptive_avg_pool2d(const py::handle& x_in, std::int64_t oh, std::int6
   float* dst = static_cast<float*>(out.mutable_data());
   const std::int64_t ih = shape[nd - 2], iw = shape[nd - 1];
   py::gil_scoped_release release;
+  KernelFpScope fp;
   if (oh > 0 && ow > 0) adaptive_avg_pool2d_f32(src, dst, planes, ih, iw, oh, ow);
   return out;
 }
@@ -388,6 +397,7 @@ py::tuple adaptive_max_pool2d(const py::handle& x_in, std::int64_t oh, std::int6
   const std::int64_t ih = shape[nd - 2], iw = shape[nd - 1];
   {
     py::gil_scoped_release release;
+    KernelFpScope fp;
     if (oh > 0 && ow > 0) adaptive_max_pool2d_f32(src, dst, pidx, planes, ih, iw, oh, ow);
   }
   return py::make_tuple(out, idx);

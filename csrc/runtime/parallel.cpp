@@ -1,6 +1,7 @@
 #include "runtime/parallel.h"
 
 #include "runtime/cpu_quota.h"
+#include "runtime/fp_mode.h"
 
 #include <algorithm>
 #include <atomic>
@@ -19,10 +20,6 @@
 #endif
 #if defined(__linux__)
 #include <sched.h>
-#endif
-#if defined(__SSE__) || defined(_M_X64) || defined(_M_IX86)
-#include <xmmintrin.h>
-#define MINIMOD_HAVE_MXCSR 1
 #endif
 
 namespace minimod {
@@ -81,23 +78,6 @@ ThreadConfig resolve_threads() {
 
 std::atomic<bool> g_flush_denormal{false};
 
-class ScopedFpMode {
- public:
-  ScopedFpMode() {
-#if MINIMOD_HAVE_MXCSR
-    saved_ = _mm_getcsr();
-    if (g_flush_denormal.load(std::memory_order_relaxed)) _mm_setcsr(saved_ | 0x8040);  // FTZ|DAZ
-#endif
-  }
-  ~ScopedFpMode() {
-#if MINIMOD_HAVE_MXCSR
-    _mm_setcsr(saved_);
-#endif
-  }
-
- private:
-  unsigned saved_ = 0;
-};
 
 // ---------------------------------------------------------------------------------------------
 // The pool
@@ -229,7 +209,7 @@ class Pool {
         ++active_;
       }
       {
-        ScopedFpMode fp;
+        KernelFpScope fp;
         std::int64_t ran = drain(*job);
         finish(*job, ran);
       }
@@ -287,7 +267,7 @@ std::shared_ptr<Pool> pool_for(int threads) {
 void parallel_for(std::int64_t n, std::int64_t grain,
                   const std::function<void(std::int64_t, std::int64_t)>& body) {
   if (n <= 0) return;
-  ScopedFpMode fp;
+  KernelFpScope fp;
   grain = std::max<std::int64_t>(grain, 1);
   int threads = resolve_threads().count;
   Job job;
