@@ -5,6 +5,7 @@
 #include <pybind11/pybind11.h>
 
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -30,7 +31,8 @@ inline bool is_float32(const pybind11::dtype& dt) {
 
 // The input as a float32, C-contiguous array. Raises RuntimeError naming the op and the dtype when
 // it is not float32 (no silent cast, as torch refuses mixed dtypes); makes a contiguous copy only
-// when the layout needs one.
+// when the layout needs one. A C-contiguous view at an odd byte offset (a float32 view into a byte
+// buffer) is copied too: reading floats through a misaligned pointer is undefined behaviour.
 inline pybind11::array_t<float, pybind11::array::c_style> require_f32(const pybind11::handle& x,
                                                                       const char* op) {
   namespace py = pybind11;
@@ -41,7 +43,14 @@ inline pybind11::array_t<float, pybind11::array::c_style> require_f32(const pybi
                              py::str(arr.dtype()).cast<std::string>() +
                              "; minimod computes in float32: convert with x.astype(np.float32)");
   }
-  return py::array_t<float, py::array::c_style>::ensure(arr);
+  auto out = py::array_t<float, py::array::c_style>::ensure(arr);
+  if (!out) throw py::error_already_set();
+  if (reinterpret_cast<std::uintptr_t>(out.data()) % alignof(float) != 0) {
+    py::array_t<float, py::array::c_style> aligned(std::vector<py::ssize_t>(out.shape(), out.shape() + out.ndim()));
+    std::memcpy(aligned.mutable_data(), out.data(), static_cast<std::size_t>(out.nbytes()));
+    return aligned;
+  }
+  return out;
 }
 
 }  // namespace minimod::bindings
