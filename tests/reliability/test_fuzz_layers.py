@@ -255,6 +255,8 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
         return False
     if a.dtype.kind == "O":
         return all(x is y or x == y or (x != x and y != y) for x, y in zip(a.ravel(), b.ravel()))
+    if a.dtype.kind == "V":  # structured: == has no equal_nan, so a NaN field compares unequal
+        return np.ascontiguousarray(a).tobytes() == np.ascontiguousarray(b).tobytes()
     return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
 
 
