@@ -198,26 +198,30 @@ struct HookedCall {
 // A registry attribute of self (new reference).
 PyObject* self_attr(PyObject* self, PyObject* name) { return PyObject_GetAttr(self, name); }
 
+// Opens one hook phase: the snapshot `[*global.items(), *local.items()]` (the global registry
+// only when it holds hooks), where `local` is self's registry `local_name`. Returns 1 with a new
+// list in *items, 0 when neither registry holds a hook (the phase is skipped), -1 on error.
+int open_phase(PyObject* self, PyObject* local_name, PyObject* global_name, PyObject** items) {
+  *items = nullptr;
+  PyObject* local = self_attr(self, local_name);
+  if (local == nullptr) return -1;
+  PyObject* global = module_global(global_name);  // borrowed
+  const int g_nonempty = global == nullptr ? -1 : PyObject_IsTrue(global);
+  const int l_nonempty = g_nonempty != 0 ? 0 : PyObject_IsTrue(local);
+  int rc = (g_nonempty < 0 || l_nonempty < 0) ? -1 : (g_nonempty || l_nonempty) ? 1 : 0;
+  if (rc == 1 && (*items = phase_items(global, g_nonempty, local)) == nullptr) rc = -1;
+  Py_DECREF(local);
+  return rc;
+}
+
 int run_pre_hooks(HookedCall& c) {
   const CallState& st = g_state;
-  PyObject* pre = self_attr(c.self, st.pre_hooks_name);
-  if (pre == nullptr) return -1;
-  PyObject* gpre = module_global(st.g_pre_name);
-  int g_nonempty = gpre == nullptr ? -1 : PyObject_IsTrue(gpre);
-  int l_nonempty = g_nonempty < 0 || g_nonempty ? 0 : PyObject_IsTrue(pre);
-  if (g_nonempty < 0 || l_nonempty < 0) {
-    Py_DECREF(pre);
-    return -1;
-  }
-  if (!g_nonempty && !l_nonempty) {
-    Py_DECREF(pre);
-    return 0;
-  }
+  PyObject* items = nullptr;
+  const int open = open_phase(c.self, st.pre_hooks_name, st.g_pre_name, &items);
+  if (open <= 0) return open;
   PyObject* pre_kw = self_attr(c.self, st.pre_kw_name);
-  PyObject* items = pre_kw == nullptr ? nullptr : phase_items(gpre, g_nonempty, pre);
-  Py_DECREF(pre);
-  if (items == nullptr) {
-    Py_XDECREF(pre_kw);
+  if (pre_kw == nullptr) {
+    Py_DECREF(items);
     return -1;
   }
   int rc = 0;
@@ -272,26 +276,14 @@ int run_pre_hooks(HookedCall& c) {
 
 int run_forward_hooks(HookedCall& c) {
   const CallState& st = g_state;
-  PyObject* fwd = self_attr(c.self, st.fwd_hooks_name);
-  if (fwd == nullptr) return -1;
-  PyObject* gfwd = module_global(st.g_fwd_name);
-  int g_nonempty = gfwd == nullptr ? -1 : PyObject_IsTrue(gfwd);
-  int l_nonempty = g_nonempty < 0 || g_nonempty ? 0 : PyObject_IsTrue(fwd);
-  if (g_nonempty < 0 || l_nonempty < 0) {
-    Py_DECREF(fwd);
-    return -1;
-  }
-  if (!g_nonempty && !l_nonempty) {
-    Py_DECREF(fwd);
-    return 0;
-  }
+  PyObject* items = nullptr;
+  const int open = open_phase(c.self, st.fwd_hooks_name, st.g_fwd_name, &items);
+  if (open <= 0) return open;
   PyObject* fwd_kw = self_attr(c.self, st.fwd_kw_name);
   PyObject* fwd_always = fwd_kw == nullptr ? nullptr : self_attr(c.self, st.fwd_always_name);
-  PyObject* items = fwd_always == nullptr ? nullptr : phase_items(gfwd, g_nonempty, fwd);
-  Py_DECREF(fwd);
-  if (items == nullptr) {
+  if (fwd_always == nullptr) {
+    Py_DECREF(items);
     Py_XDECREF(fwd_kw);
-    Py_XDECREF(fwd_always);
     return -1;
   }
   int rc = 0;

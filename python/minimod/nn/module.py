@@ -705,7 +705,6 @@ class Module:
                         f"forward: {e!s}",
                         stacklevel=2,
                     )
-                    continue
         for hook_id, hook in self._forward_hooks.items():
             if (
                 hook_id in self._forward_hooks_always_called
@@ -724,7 +723,6 @@ class Module:
                         f"that was silenced as another error was raised in forward: {e!s}",
                         stacklevel=2,
                     )
-                    continue
 
     # ---- hooks -------------------------------------------------------------------------------
 
