@@ -20,6 +20,7 @@
 #include "kernels/conv/conv.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/gemm_config.h"
+#include "kernels/gemm/inner_product.h"
 #include "runtime/fp_mode.h"
 
 namespace py = pybind11;
@@ -505,7 +506,8 @@ differ: padding='same' with an even kernel pads more at the end). Routing: kerne
         py::arg("bias_per_row") = false, py::arg("relu") = false, py::arg("reference") = false,
         py::arg("parallel") = true, R"pbdoc(
 C = a @ b (+ bias per column, or per row with bias_per_row) (then ReLU), through the dispatched
-GEMM (the active ISA; small-M path for M <= 8 when a or b has a unit stride) or, with
+GEMM (the active ISA; the inner-product path for M <= 64 when a has unit column stride and b
+unit row stride, the small-M path for M <= 8 when a and b have unit column strides) or, with
 reference=True, the naive float64-accumulating loops. a and b may have any strides (their
 transposes, slices and negative strides are read in place: this tests the packing routines).
 )pbdoc");
@@ -521,6 +523,7 @@ transposes, slices and negative strides are read in place: this tests the packin
         d["kc"] = k.kc;
         d["nc"] = k.nc;
         d["small_m"] = kernels::kSmallM;
+        d["inner_product_m"] = kernels::kInnerProductM;
         return d;
       },
       "The GEMM table of the active ISA: microkernel tile (mr x nr) and cache blocks.");

@@ -6,10 +6,12 @@
 //   Conv 1x1 out = W * X : A = W (rs = K, cs = 1), B = the input image (rs = H*W, cs = 1).
 // C is row-major with leading dimension ldc (unit column stride).
 //
-// Two paths sit behind `sgemm`:
-//   - small M (M <= kSmallM, e.g. batch-1 Linear): B is read in its natural layout, no packing
-//     (GEMV-like: every element of B is touched once, which is all a memory-bound call can do).
-//   - otherwise the packed, cache-blocked path (gemm_driver.cpp): A into MR-row panels, B into
+// The paths behind `sgemm`:
+//   - Linear's layout (A row-major, B = W^T) with M <= kInnerProductM (batch 1 to 64): the
+//     inner-product kernels (inner_product.h) read x and W in place, no packing; every weight is
+//     read once per call.
+//   - row-major B with M <= kSmallM: B is read in its natural layout, no packing (axpy form).
+//   - otherwise the packed, cache-blocked path (sgemm.cpp): A into MR-row panels, B into
 //     NR-column panels, register-tiled microkernels chosen by active_isa() (gemm_config.h).
 // `sgemm_packed_b` is the packed path with a caller-supplied B packer: convolution packs its
 // im2col panels straight from the image, so the column matrix never exists in memory.
@@ -89,7 +91,7 @@ struct GemmOptions {
   bool parallel = true;
 };
 
-// Largest M served by the small-M (no packing) path.
+// Largest M served by the small-M (no packing) path for row-major B.
 inline constexpr std::int64_t kSmallM = 8;
 
 void sgemm(std::int64_t M, std::int64_t N, std::int64_t K,

@@ -57,10 +57,11 @@ struct UkernelTile {
 using GemmUkernelFn = void (*)(std::int64_t kc, const float* a, const float* b, float* c,
                                std::int64_t ldc, int nc, const UkernelTile& tile);
 
-// The small-M paths (m <= kSmallM), unpacked:
-//   small_nt: C (m x n) = A (m x k, row stride lda, unit column stride) * W^T, W (n x k) with
-//             row stride ldb (Linear's weight as stored).
-//   small_nn: C (m x n) = A (m x k, row stride lda) * B (k x n, row stride ldb, unit columns).
+// The unpacked small-M paths:
+//   inner_nt: C (m x n) = A (m x k, row stride lda, unit column stride) * W^T, W (n x k) with
+//             row stride ldb (Linear's weight as stored), m <= kInnerProductM: inner_product.h.
+//   small_nn: C (m x n) = A (m x k, row stride lda) * B (k x n, row stride ldb, unit columns),
+//             m <= kSmallM.
 // bias_row / bias_col are already offset to this call's rows / columns (or nullptr).
 using GemmSmallFn = void (*)(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
                              std::int64_t lda, const float* b, std::int64_t ldb, float* c,
@@ -106,8 +107,8 @@ struct GemmKernels {
   // ukernel[rows - 1][ceil(cols / nr_step) - 1]: a tile of `rows` <= mr rows and at most
   // that many vectors of columns, so ragged edges cost what they compute, not a full tile.
   GemmUkernelFn ukernel[kMaxMr][kMaxNrSteps] = {};
-  GemmSmallFn small_nt = nullptr;
-  GemmSmallFn small_nn = nullptr;
+  GemmSmallFn inner_nt = nullptr;  // B = W^T, m <= kInnerProductM (inner_product.h)
+  GemmSmallFn small_nn = nullptr;  // row-major B, m <= kSmallM
   GemmPackBtFn pack_bt = nullptr;
   GemmPackBnFn pack_bn = nullptr;
   GemmPackAFn pack_a = nullptr;

@@ -37,6 +37,7 @@
 #include "common/aligned.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/gemm_config.h"
+#include "kernels/gemm/inner_product.h"
 #include "kernels/gemm/pack.h"
 #include "kernels/gemm/parallel_slices.h"
 #include "runtime/parallel.h"
@@ -416,15 +417,13 @@ void sgemm(std::int64_t M, std::int64_t N, std::int64_t K, const float* a, std::
     return;
   }
   const GemmKernels& kt = gemm_kernels();
-  if (M <= kSmallM && a_cs == 1) {
-    if (b_rs == 1) {  // B = W^T, W row-major with row stride b_cs
-      small_m(kt.small_nt, /*nt=*/true, M, N, K, a, a_rs, b, b_cs, c, ldc, ep, opt);
-      return;
-    }
-    if (b_cs == 1) {
-      small_m(kt.small_nn, /*nt=*/false, M, N, K, a, a_rs, b, b_rs, c, ldc, ep, opt);
-      return;
-    }
+  if (M <= kInnerProductM && a_cs == 1 && b_rs == 1 && kt.inner_nt != nullptr) {
+    small_m(kt.inner_nt, /*nt=*/true, M, N, K, a, a_rs, b, b_cs, c, ldc, ep, opt);
+    return;
+  }
+  if (M <= kSmallM && a_cs == 1 && b_cs == 1) {
+    small_m(kt.small_nn, /*nt=*/false, M, N, K, a, a_rs, b, b_rs, c, ldc, ep, opt);
+    return;
   }
   StridedBPacker bp(b, b_rs, b_cs);
   packed(kt, M, N, K, a, a_rs, a_cs, bp, c, ldc, ep, opt);

@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "kernels/gemm/gemm_config.h"
+#include "kernels/gemm/inner_product.h"
 
 namespace minimod::kernels {
 
@@ -139,90 +140,6 @@ inline float hsum(__m256 v) {
   s = _mm_add_ps(s, _mm_movehl_ps(s, s));
   s = _mm_add_ss(s, _mm_movehdup_ps(s));
   return _mm_cvtss_f32(s);
-}
-
-inline float finish_scalar(float v, const float* bias_row, const float* bias_col, std::int64_t i,
-                           std::int64_t j, bool relu) {
-  if (bias_row != nullptr) v += bias_row[i];
-  if (bias_col != nullptr) v += bias_col[j];
-  return relu && v < 0.0f ? 0.0f : v;
-}
-
-// Small M, C = A * W^T: M rows of A against NW rows of W at a time, 8-lane dot products reduced
-// at the end; M*NW <= 8 accumulators leaves registers for the loads.
-template <int M, int NW>
-void small_nt_block(std::int64_t k, const float* a, std::int64_t lda, const float* w,
-                    std::int64_t ldw, float* c, std::int64_t ldc, const float* bias_row,
-                    const float* bias_col, bool relu) {
-  __m256 acc[M][NW];
-#pragma GCC unroll 8
-  for (int i = 0; i < M; ++i) {
-#pragma GCC unroll 4
-    for (int q = 0; q < NW; ++q) acc[i][q] = _mm256_setzero_ps();
-  }
-  std::int64_t p = 0;
-  for (; p + kLanes <= k; p += kLanes) {
-    __m256 wv[NW];
-#pragma GCC unroll 4
-    for (int q = 0; q < NW; ++q) wv[q] = _mm256_loadu_ps(w + q * ldw + p);
-#pragma GCC unroll 8
-    for (int i = 0; i < M; ++i) {
-      const __m256 av = _mm256_loadu_ps(a + i * lda + p);
-#pragma GCC unroll 4
-      for (int q = 0; q < NW; ++q) acc[i][q] = _mm256_fmadd_ps(av, wv[q], acc[i][q]);
-    }
-  }
-  if (p < k) {
-    const __m256i mk = lane_mask(static_cast<int>(k - p));
-    __m256 wv[NW];
-#pragma GCC unroll 4
-    for (int q = 0; q < NW; ++q) wv[q] = _mm256_maskload_ps(w + q * ldw + p, mk);
-#pragma GCC unroll 8
-    for (int i = 0; i < M; ++i) {
-      const __m256 av = _mm256_maskload_ps(a + i * lda + p, mk);
-#pragma GCC unroll 4
-      for (int q = 0; q < NW; ++q) acc[i][q] = _mm256_fmadd_ps(av, wv[q], acc[i][q]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int i = 0; i < M; ++i) {
-#pragma GCC unroll 4
-    for (int q = 0; q < NW; ++q) {
-      c[i * ldc + q] = finish_scalar(hsum(acc[i][q]), bias_row, bias_col, i, q, relu);
-    }
-  }
-}
-
-template <int M>
-void small_nt(std::int64_t n, std::int64_t k, const float* a, std::int64_t lda, const float* w,
-              std::int64_t ldw, float* c, std::int64_t ldc, const float* bias_row,
-              const float* bias_col, bool relu) {
-  constexpr int NW = M <= 2 ? 4 : (M <= 4 ? 2 : 1);
-  std::int64_t j = 0;
-  for (; j + NW <= n; j += NW) {
-    small_nt_block<M, NW>(k, a, lda, w + j * ldw, ldw, c + j, ldc, bias_row,
-                          bias_col ? bias_col + j : nullptr, relu);
-  }
-  for (; j < n; ++j) {
-    small_nt_block<M, 1>(k, a, lda, w + j * ldw, ldw, c + j, ldc, bias_row,
-                         bias_col ? bias_col + j : nullptr, relu);
-  }
-}
-
-void f32_gemm_small_nt__avx2(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
-                             std::int64_t lda, const float* w, std::int64_t ldw, float* c,
-                             std::int64_t ldc, const float* bias_row, const float* bias_col,
-                             bool relu) {
-  switch (m) {
-    case 1: return small_nt<1>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
-    case 2: return small_nt<2>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
-    case 3: return small_nt<3>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
-    case 4: return small_nt<4>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
-    case 5: return small_nt<5>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
-    case 6: return small_nt<6>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
-    case 7: return small_nt<7>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
-    default: return small_nt<8>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
-  }
 }
 
 // Small M, C = A * B with B row-major: V vectors of columns per pass; M*V <= 8 accumulators.
@@ -395,7 +312,7 @@ void fill_gemm_kernels_avx2(GemmKernels* t) {
   set_row<4>(t);
   set_row<5>(t);
   set_row<6>(t);
-  t->small_nt = f32_gemm_small_nt__avx2;
+  t->inner_nt = f32_inner_product_nt__avx2;
   t->small_nn = f32_gemm_small_nn__avx2;
   t->pack_bt = pack_bt_avx;
   t->pack_bn = pack_bn_avx2;

@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "kernels/gemm/gemm_config.h"
+#include "kernels/gemm/inner_product.h"
 
 namespace minimod::kernels {
 
@@ -122,91 +123,6 @@ void f32_gemm_ukernel_14x32__avx512(std::int64_t kc, const float* __restrict a,
       }
       _mm512_mask_storeu_ps(crow + v * kLanes, mask[v], x);
     }
-  }
-}
-
-inline float finish_scalar(float v, const float* bias_row, const float* bias_col, std::int64_t i,
-                           std::int64_t j, bool relu) {
-  if (bias_row != nullptr) v += bias_row[i];
-  if (bias_col != nullptr) v += bias_col[j];
-  return relu && v < 0.0f ? 0.0f : v;
-}
-
-// Small M, C = A * W^T: M rows of A against NW rows of W at a time, each output a 16-lane dot
-// product reduced at the end. Every W element is loaded once per M rows (M <= 8 here), which
-// is all a memory-bound matrix-vector product can do. M*NW <= 16 accumulators.
-template <int M, int NW>
-void small_nt_block(std::int64_t k, const float* a, std::int64_t lda, const float* w,
-                    std::int64_t ldw, float* c, std::int64_t ldc, const float* bias_row,
-                    const float* bias_col, bool relu) {
-  __m512 acc[M][NW];
-#pragma GCC unroll 8
-  for (int i = 0; i < M; ++i) {
-#pragma GCC unroll 4
-    for (int q = 0; q < NW; ++q) acc[i][q] = _mm512_setzero_ps();
-  }
-  std::int64_t p = 0;
-  for (; p + kLanes <= k; p += kLanes) {
-    __m512 wv[NW];
-#pragma GCC unroll 4
-    for (int q = 0; q < NW; ++q) wv[q] = _mm512_loadu_ps(w + q * ldw + p);
-#pragma GCC unroll 8
-    for (int i = 0; i < M; ++i) {
-      const __m512 av = _mm512_loadu_ps(a + i * lda + p);
-#pragma GCC unroll 4
-      for (int q = 0; q < NW; ++q) acc[i][q] = _mm512_fmadd_ps(av, wv[q], acc[i][q]);
-    }
-  }
-  if (p < k) {
-    const __mmask16 mk = lane_mask(static_cast<int>(k - p));
-    __m512 wv[NW];
-#pragma GCC unroll 4
-    for (int q = 0; q < NW; ++q) wv[q] = _mm512_maskz_loadu_ps(mk, w + q * ldw + p);
-#pragma GCC unroll 8
-    for (int i = 0; i < M; ++i) {
-      const __m512 av = _mm512_maskz_loadu_ps(mk, a + i * lda + p);
-#pragma GCC unroll 4
-      for (int q = 0; q < NW; ++q) acc[i][q] = _mm512_fmadd_ps(av, wv[q], acc[i][q]);
-    }
-  }
-#pragma GCC unroll 8
-  for (int i = 0; i < M; ++i) {
-#pragma GCC unroll 4
-    for (int q = 0; q < NW; ++q) {
-      c[i * ldc + q] = finish_scalar(_mm512_reduce_add_ps(acc[i][q]), bias_row, bias_col, i, q, relu);
-    }
-  }
-}
-
-template <int M>
-void small_nt(std::int64_t n, std::int64_t k, const float* a, std::int64_t lda, const float* w,
-              std::int64_t ldw, float* c, std::int64_t ldc, const float* bias_row,
-              const float* bias_col, bool relu) {
-  constexpr int NW = M <= 4 ? 4 : 2;
-  std::int64_t j = 0;
-  for (; j + NW <= n; j += NW) {
-    small_nt_block<M, NW>(k, a, lda, w + j * ldw, ldw, c + j, ldc, bias_row,
-                          bias_col ? bias_col + j : nullptr, relu);
-  }
-  for (; j < n; ++j) {
-    small_nt_block<M, 1>(k, a, lda, w + j * ldw, ldw, c + j, ldc, bias_row,
-                         bias_col ? bias_col + j : nullptr, relu);
-  }
-}
-
-void f32_gemm_small_nt__avx512(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
-                               std::int64_t lda, const float* w, std::int64_t ldw, float* c,
-                               std::int64_t ldc, const float* bias_row, const float* bias_col,
-                               bool relu) {
-  switch (m) {
-    case 1: return small_nt<1>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
-    case 2: return small_nt<2>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
-    case 3: return small_nt<3>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
-    case 4: return small_nt<4>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
-    case 5: return small_nt<5>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
-    case 6: return small_nt<6>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
-    case 7: return small_nt<7>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
-    default: return small_nt<8>(n, k, a, lda, w, ldw, c, ldc, bias_row, bias_col, relu);
   }
 }
 
@@ -391,7 +307,7 @@ void fill_gemm_kernels_avx512(GemmKernels* t) {
   set_row<12>(t);
   set_row<13>(t);
   set_row<14>(t);
-  t->small_nt = f32_gemm_small_nt__avx512;
+  t->inner_nt = f32_inner_product_nt__avx512;
   t->small_nn = f32_gemm_small_nn__avx512;
   t->pack_bt = pack_bt_avx;
   t->pack_bn = pack_bn_avx512;

@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "kernels/gemm/gemm_config.h"
+#include "kernels/gemm/inner_product.h"
 
 namespace minimod::kernels {
 
@@ -92,31 +93,6 @@ void f32_gemm_ukernel_6x8__generic(std::int64_t kc, const float* __restrict a,
 }
 #endif
 
-// C = A * W^T, m small: one dot product per output, accumulated in 8 partial sums so the loop
-// vectorises without reassociating a single sum.
-void f32_gemm_small_nt__generic(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
-                                std::int64_t lda, const float* w, std::int64_t ldw, float* c,
-                                std::int64_t ldc, const float* bias_row, const float* bias_col,
-                                bool relu) {
-  for (std::int64_t i = 0; i < m; ++i) {
-    const float* arow = a + i * lda;
-    for (std::int64_t j = 0; j < n; ++j) {
-      const float* wrow = w + j * ldw;
-      float part[8] = {};
-      std::int64_t p = 0;
-      for (; p + 8 <= k; p += 8) {
-        for (int q = 0; q < 8; ++q) part[q] += arow[p + q] * wrow[p + q];
-      }
-      for (; p < k; ++p) part[0] += arow[p] * wrow[p];
-      float v = ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]));
-      if (bias_row != nullptr) v += bias_row[i];
-      if (bias_col != nullptr) v += bias_col[j];
-      if (relu) v = v > 0.0f ? v : 0.0f;
-      c[i * ldc + j] = v;
-    }
-  }
-}
-
 // C = A * B, m small: row i of C is a sum of scaled rows of B (axpy form, unit stride over n).
 void f32_gemm_small_nn__generic(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
                                 std::int64_t lda, const float* b, std::int64_t ldb, float* c,
@@ -186,7 +162,7 @@ void fill_gemm_kernels_generic(GemmKernels* t) {
   t->ukernel[3][0] = f32_gemm_ukernel_6x8__generic<4>;
   t->ukernel[4][0] = f32_gemm_ukernel_6x8__generic<5>;
   t->ukernel[5][0] = f32_gemm_ukernel_6x8__generic<6>;
-  t->small_nt = f32_gemm_small_nt__generic;
+  t->inner_nt = f32_inner_product_nt__generic;
   t->small_nn = f32_gemm_small_nn__generic;
   t->pack_bt = pack_bt_generic;
   t->pack_bn = pack_bn_generic;

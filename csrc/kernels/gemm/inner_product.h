@@ -1,0 +1,47 @@
+// Inner-product GEMM for Linear at small and moderate batch: C = A * W^T with neither operand
+// packed.
+//
+// y[i, j] = dot(x[i, :], W[j, :]): a row of x and a row of W are both contiguous along K in the
+// layouts Linear already has, so the kernel reads them in place. The packed path (sgemm.cpp)
+// must transpose W into K x NR panels on every call (weights are never cached packed: a plain
+// module sees every write to its parameters), a full read and write of the weight matrix that at
+// M <= 64 costs about as much as the multiply itself; here every weight is read exactly once.
+//
+// Register tile: R rows of x by NW rows of W, one SIMD accumulator per pair, the whole K loop in
+// registers, then one horizontal reduction per tile (a shuffle tree that reduces 16 accumulators
+// at once: ~3 instructions per output instead of ~9 for one at a time). Loop order: for each
+// block of NW weight rows (L1-resident, NW * K * 4 bytes), every row group of x (x stays in L2),
+// so the weights stream from memory once.
+//
+// The weight block a few blocks ahead is prefetched while the first row group runs: weights come
+// from L3 or DRAM when the model was idle for a moment (the hardware prefetchers follow one
+// stream per page, not NW interleaved row streams), and at batch 1 the kernel is nothing but
+// that stream.
+//
+// The caller (sgemm.cpp) splits N over threads, so each core streams only its own weight rows.
+// Each output is one fixed sequence of operations whatever the tile, M or thread count.
+#pragma once
+
+#include <cstdint>
+
+namespace minimod::kernels {
+
+// Largest M the Linear layout (A row-major, B = W^T) sends here instead of the packed path.
+inline constexpr std::int64_t kInnerProductM = 64;
+
+// C (m x n, row stride ldc) = A (m x k, row stride lda) * W^T, W (n x k, row stride ldw), plus
+// bias_row[i] / bias_col[j] when not null, then ReLU when relu. Any m >= 1, n >= 1, k >= 1.
+void f32_inner_product_nt__generic(std::int64_t m, std::int64_t n, std::int64_t k,
+                                   const float* a, std::int64_t lda, const float* w,
+                                   std::int64_t ldw, float* c, std::int64_t ldc,
+                                   const float* bias_row, const float* bias_col, bool relu);
+void f32_inner_product_nt__avx2(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
+                                std::int64_t lda, const float* w, std::int64_t ldw, float* c,
+                                std::int64_t ldc, const float* bias_row, const float* bias_col,
+                                bool relu);
+void f32_inner_product_nt__avx512(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
+                                  std::int64_t lda, const float* w, std::int64_t ldw, float* c,
+                                  std::int64_t ldc, const float* bias_row, const float* bias_col,
+                                  bool relu);
+
+}  // namespace minimod::kernels

@@ -1,0 +1,150 @@
+"""The inner-product GEMM path (csrc/kernels/gemm/inner_product*.cpp): Linear's layout, y = x W^T
+(+ bias) (ReLU), for M <= kInnerProductM, on every ISA path, against a float64 numpy reference
+and torch.
+
+What is special about the path and tested here: register tiles of R x-rows by NW weight rows with
+ragged edges in both (every M of 1..17 and around 32/64, N tails), K tails and K shorter than a
+vector, a first partial step that aligns the weight loads (weights at every float offset, and row
+strides that are not a multiple of the vector width), the bias / ReLU epilogue, the split of N
+over threads, and the claim that each output is one fixed sequence of operations (bitwise the same
+whatever M, the thread count or the tile that computed it).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from minimod import _core
+
+T = _core._testing
+M_VALUES = [1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 33, 63, 64, 65]
+NK = [(1, 1), (2, 5), (3, 16), (5, 17), (10, 512), (6, 31), (7, 33), (13, 8), (24, 784),
+      (37, 100), (130, 47)]
+
+
+def reference(x, w, b=None, relu=False):
+    out = x.astype(np.float64) @ w.astype(np.float64).T
+    if b is not None:
+        out = out + b.astype(np.float64)
+    return np.maximum(out, 0.0) if relu else out
+
+
+def check(out, ref, k):
+    assert out.dtype == np.float32
+    assert out.shape == ref.shape
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=2e-6 * max(1.0, np.sqrt(k)) + 1e-6)
+
+
+def operands(seed, m, n, k):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1, 1, (m, k)).astype(np.float32)
+    w = rng.uniform(-1, 1, (n, k)).astype(np.float32)
+    b = rng.uniform(-1, 1, n).astype(np.float32)
+    return x, w, b
+
+
+def at_offset(values, offset):
+    """A C-contiguous float32 copy of `values` whose data starts `offset` floats past a 64-byte
+    boundary."""
+    raw = np.zeros(values.size + 32, np.float32)
+    start = (-(raw.ctypes.data // 4)) % 16 + offset
+    view = raw[start : start + values.size].reshape(values.shape)
+    view[...] = values
+    assert view.ctypes.data % 64 == offset * 4
+    return view
+
+
+def test_threshold_reported():
+    assert T.gemm_config()["inner_product_m"] == 64
+
+
+@pytest.mark.parametrize("m", M_VALUES)
+def test_shapes(isa, m):
+    for n, k in NK:
+        x, w, b = operands(m * 1000 + n * 7 + k, m, n, k)
+        check(_core.linear(x, w, b), reference(x, w, b), k)
+        check(_core.linear(x, w), reference(x, w), k)
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 4, 6, 64])
+def test_relu_epilogue(isa, m):
+    for n, k in [(1, 3), (10, 512), (24, 784), (13, 17)]:
+        x, w, b = operands(m + n + k, m, n, k)
+        check(_core.linear(x, w, b, relu=True), reference(x, w, b, relu=True), k)
+        check(_core.linear(x, w, relu=True), reference(x, w, relu=True), k)
+
+
+@pytest.mark.parametrize("m", [1, 2, 5, 64])
+def test_weight_and_input_alignment(isa, m):
+    # The kernels peel a first partial step so weight loads are aligned: every offset of W and of
+    # x within a cache line, K a multiple of 16 (all rows share the offset) or not.
+    for k in (16, 40, 784):
+        x, w, b = operands(k + m, m, 11, k)
+        ref = reference(x, w, b)
+        for w_off in range(16):
+            x_off = (3 * w_off) % 16
+            out = _core.linear(at_offset(x, x_off), at_offset(w, w_off), b)
+            check(out, ref, k)
+
+
+@pytest.mark.parametrize("m", [1, 3, 4, 9, 64])
+def test_strided_rows_in_place(isa, m):
+    # The raw GEMM reads W^T and x in place with row strides that are not multiples of a vector.
+    rng = np.random.default_rng(m)
+    k, n = 37, 19
+    xw = rng.uniform(-1, 1, (m, k + 3)).astype(np.float32)
+    ww = rng.uniform(-1, 1, (n, k + 5)).astype(np.float32)
+    x, w = xw[:, 2 : k + 2], ww[:, 1 : k + 1]
+    bias = rng.uniform(-1, 1, m).astype(np.float32)
+    out = T.sgemm(x, w.T)
+    check(out, reference(x, w), k)
+    out = T.sgemm(x, w.T, bias, bias_per_row=True, relu=True)
+    check(out, np.maximum(reference(x, w) + bias.astype(np.float64)[:, None], 0.0), k)
+
+
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+def test_result_independent_of_rows_and_threads(isa, threads):
+    # Each output is one fixed sequence of operations: row i of a batch equals the same row run
+    # alone, bitwise, and equals what one thread computes.
+    # K = 300: rows at assorted alignments (no aligning step); K = 512 with W 5 floats past a
+    # cache line: every row takes the aligning step.
+    for k, w_off in ((300, 0), (512, 5)):
+        x, w, b = operands(k, 64, 520, k)
+        w = at_offset(w, w_off)
+        full = _core.linear(x, w, b)
+        for i in (0, 3, 30, 61, 63):
+            np.testing.assert_array_equal(full[i : i + 1], _core.linear(x[i : i + 1], w, b))
+        np.testing.assert_array_equal(full[:7], _core.linear(x[:7], w, b))
+        np.testing.assert_array_equal(full[:, 6:], _core.linear(x, w[6:], b[6:]))
+        before = _core.get_num_threads()
+        _core.set_num_threads(1)
+        try:
+            np.testing.assert_array_equal(full, _core.linear(x, w, b))
+        finally:
+            _core.set_num_threads(before)
+        check(full, reference(x, w, b), k)
+
+
+def test_special_values(isa):
+    x, w, b = operands(9, 5, 7, 20)
+    x[1, 3] = np.inf
+    x[2, 4] = np.nan
+    w[4, 19] = -np.inf
+    with np.errstate(invalid="ignore"):
+        ref = reference(x, w, b)
+        out = _core.linear(x, w, b)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
+    finite = np.isfinite(ref)
+    np.testing.assert_array_equal(out[~finite & ~np.isnan(ref)], ref[~finite & ~np.isnan(ref)])
+    check(np.where(finite, out, 0), np.where(finite, ref, 0), 20)
+
+
+@pytest.mark.parametrize("m", [1, 4, 17, 64])
+def test_torch_parity(isa, m):
+    torch = pytest.importorskip("torch")
+    x, w, b = operands(m, m, 10, 784)
+    want = torch.nn.functional.linear(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b))
+    np.testing.assert_allclose(_core.linear(x, w, b), want.numpy(), rtol=1e-5, atol=1e-4)
+    want = torch.relu(want)
+    np.testing.assert_allclose(_core.linear(x, w, b, relu=True), want.numpy(), rtol=1e-5, atol=1e-4)
