@@ -86,7 +86,12 @@ def _conv_flops(cin, cout, k, size, stride=1, pad=0, groups=1):
 
 CASES = [
     Case("W5a", "linear 256x1024 @ 1024x1024^T + b", 2.0 * 256 * 1024 * 1024, _linear(256, 1024, 1024)),
-    Case("W1-fc1", "linear 1x784 @ 512x784^T + b (small-M path)", 2.0 * 784 * 512, _linear(1, 512, 784)),
+    Case("W1-fc1", "linear 1x784 @ 512x784^T + b (inner-product path)", 2.0 * 784 * 512, _linear(1, 512, 784)),
+    Case("b16-fc1", "linear 16x784 @ 512x784^T + b (inner-product path)", 2.0 * 16 * 784 * 512,
+         _linear(16, 512, 784)),
+    Case("W2-fc3", "linear 64x512 @ 10x512^T + b (inner-product path, narrow N)", 2.0 * 64 * 512 * 10,
+         _linear(64, 10, 512)),
+    Case("W2-fc1", "linear 64x784 @ 512x784^T + b (packed path)", 2.0 * 64 * 784 * 512, _linear(64, 512, 784)),
     Case("W5b", "conv 64->64 3x3 p1 @ 56x56", _conv_flops(64, 64, 3, 56, pad=1), _conv(64, 64, 3, 56, pad=1)),
     Case("W5b-shift", "W5b through the shift GEMM path (its route before Winograd)",
          _conv_flops(64, 64, 3, 56, pad=1), _conv(64, 64, 3, 56, pad=1, path="shift_gemm")),

@@ -1,5 +1,6 @@
 """The inner-product GEMM path (csrc/kernels/gemm/inner_product*.cpp): Linear's layout, y = x W^T
-(+ bias) (ReLU), for M <= kInnerProductM, on every ISA path, against a float64 numpy reference
+(+ bias) (ReLU), for small M (use_inner_product: M <= 32, or M <= 64 with N <= 128), on every
+ISA path, against a float64 numpy reference
 and torch.
 
 What is special about the path and tested here: register tiles of R x-rows by NW weight rows with
@@ -55,8 +56,18 @@ def at_offset(values, offset):
     return view
 
 
-def test_threshold_reported():
-    assert T.gemm_config()["inner_product_m"] == 64
+def test_thresholds_reported():
+    cfg = T.gemm_config()
+    assert (cfg["inner_product_m"], cfg["inner_product_narrow_m"], cfg["inner_product_narrow_n"]) == (
+        32, 64, 128)
+
+
+@pytest.mark.parametrize(("m", "n"), [(32, 129), (33, 128), (33, 129), (64, 128), (64, 129),
+                                      (65, 128), (65, 10)])
+def test_routing_boundaries(isa, m, n):
+    # Both sides of each boundary of use_inner_product (the packed path beyond it).
+    x, w, b = operands(m * n, m, n, 70)
+    check(_core.linear(x, w, b, relu=True), reference(x, w, b, relu=True), 70)
 
 
 @pytest.mark.parametrize("m", M_VALUES)
@@ -110,10 +121,10 @@ def test_result_independent_of_rows_and_threads(isa, threads):
     # K = 300: rows at assorted alignments (no aligning step); K = 512 with W 5 floats past a
     # cache line: every row takes the aligning step.
     for k, w_off in ((300, 0), (512, 5)):
-        x, w, b = operands(k, 64, 520, k)
+        x, w, b = operands(k, 32, 520, k)
         w = at_offset(w, w_off)
         full = _core.linear(x, w, b)
-        for i in (0, 3, 30, 61, 63):
+        for i in (0, 3, 17, 30, 31):
             np.testing.assert_array_equal(full[i : i + 1], _core.linear(x[i : i + 1], w, b))
         np.testing.assert_array_equal(full[:7], _core.linear(x[:7], w, b))
         np.testing.assert_array_equal(full[:, 6:], _core.linear(x, w[6:], b[6:]))

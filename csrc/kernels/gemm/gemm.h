@@ -7,9 +7,9 @@
 // C is row-major with leading dimension ldc (unit column stride).
 //
 // The paths behind `sgemm`:
-//   - Linear's layout (A row-major, B = W^T) with M <= kInnerProductM (batch 1 to 64): the
-//     inner-product kernels (inner_product.h) read x and W in place, no packing; every weight is
-//     read once per call.
+//   - Linear's layout (A row-major, B = W^T) with small M (use_inner_product: M <= 32, or
+//     M <= 64 with N <= 128): the inner-product kernels (inner_product.h) read x and W in place,
+//     no packing; every weight is read once per call.
 //   - row-major B with M <= kSmallM: B is read in its natural layout, no packing (axpy form).
 //   - otherwise the packed, cache-blocked path (sgemm.cpp): A into MR-row panels, B into
 //     NR-column panels, register-tiled microkernels chosen by active_isa() (gemm_config.h).

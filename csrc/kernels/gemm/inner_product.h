@@ -26,8 +26,20 @@
 
 namespace minimod::kernels {
 
-// Largest M the Linear layout (A row-major, B = W^T) sends here instead of the packed path.
-inline constexpr std::int64_t kInnerProductM = 64;
+// Which Linear-layout GEMMs (A row-major, B = W^T) come here instead of the packed path: every
+// one with M <= kInnerProductM, and narrow ones (N <= kInnerProductNarrowN) up to
+// kInnerProductNarrowM. Measured (AVX-512, one core, weights in L2): at N = 512 this path is
+// 1.1-2x the packed one's GFLOP/s up to M = 32 and level with it at M = 64, where the packed
+// path's prefetching of the weight panels wins once the weights have dropped to L3 (the MLP
+// benchmark after its pause); at N <= 128 the packed path packs all of x for a few panels and
+// loses up to 3x (N = 10: 21 us against 7 us at M = 64, K = 512).
+inline constexpr std::int64_t kInnerProductM = 32;
+inline constexpr std::int64_t kInnerProductNarrowM = 64;
+inline constexpr std::int64_t kInnerProductNarrowN = 128;
+
+inline bool use_inner_product(std::int64_t m, std::int64_t n) {
+  return m <= kInnerProductM || (m <= kInnerProductNarrowM && n <= kInnerProductNarrowN);
+}
 
 // C (m x n, row stride ldc) = A (m x k, row stride lda) * W^T, W (n x k, row stride ldw), plus
 // bias_row[i] / bias_col[j] when not null, then ReLU when relu. Any m >= 1, n >= 1, k >= 1.

@@ -417,7 +417,7 @@ void sgemm(std::int64_t M, std::int64_t N, std::int64_t K, const float* a, std::
     return;
   }
   const GemmKernels& kt = gemm_kernels();
-  if (M <= kInnerProductM && a_cs == 1 && b_rs == 1 && kt.inner_nt != nullptr) {
+  if (use_inner_product(M, N) && a_cs == 1 && b_rs == 1 && kt.inner_nt != nullptr) {
     small_m(kt.inner_nt, /*nt=*/true, M, N, K, a, a_rs, b, b_cs, c, ldc, ep, opt);
     return;
   }
