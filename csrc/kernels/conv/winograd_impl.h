@@ -9,8 +9,9 @@
 //           tile index over the whole image (with one dummy tile per row, see winograd.h).
 //   weight: vectorised across the mr output channels of one A panel, so its stores are the
 //           contiguous mr-float rows of the panel.
-//   output: A^T along the 4 rows of M then along its columns, contiguous in tx; then the 2x2
-//           blocks are interleaved into the output rows with bias and ReLU.
+//   output: A^T M A over a whole range of tiles of one output channel (contiguous in the tile
+//           index), then each tile row's 2x2 blocks interleaved into the output rows with bias
+//           and ReLU.
 #pragma once
 
 #include <cstdint>
@@ -31,13 +32,25 @@ namespace {
 //   A^T = [1 1 1 0; 0 1 -1 -1]
 // Every coefficient is 0, +-1 or 1/2: the transforms add only a few exact-coefficient roundings,
 // which keeps the result within a few ulps of direct convolution (F(4x4, 3x3), with coefficients
-// up to 8 and 1/24, lost 4-8x more and broke the direct path's elementwise tolerances).
+// up to 8, loses about 6x more: winograd4x4_impl.h).
 inline void bt_1d(const float* __restrict d0, const float* __restrict d1,
                   const float* __restrict d2, const float* __restrict d3, float* __restrict o0,
                   float* __restrict o1, float* __restrict o2, float* __restrict o3,
                   std::int64_t n) {
   for (std::int64_t x = 0; x < n; ++x) {
     const float a0 = d0[x], a1 = d1[x], a2 = d2[x], a3 = d3[x];
+    o0[x] = a0 - a2;
+    o1[x] = a1 + a2;
+    o2[x] = a2 - a1;
+    o3[x] = a1 - a3;
+  }
+}
+
+// B^T along a row of 4-wide windows 2 apart: window x is q[2x .. 2x + 3].
+inline void bt_1d_stride2(const float* __restrict q, float* __restrict o0, float* __restrict o1,
+                          float* __restrict o2, float* __restrict o3, std::int64_t n) {
+  for (std::int64_t x = 0; x < n; ++x) {
+    const float a0 = q[2 * x], a1 = q[2 * x + 1], a2 = q[2 * x + 2], a3 = q[2 * x + 3];
     o0[x] = a0 - a2;
     o1[x] = a1 + a2;
     o2[x] = a2 - a1;
@@ -61,7 +74,6 @@ void winograd_input_impl(const WinogradGeometry& g, const float* xc, std::int64_
   const std::int64_t tiles = TH * pitch;
   float* plane = work;             // the zero-padded input plane, Hp rows of L
   float* tmp = plane + Hp * L;     // B^T along H: [i][ty][x], 4 * TH rows of L
-  float* ph = tmp + 4 * TH * L;    // one i: the 2 phases x = 2*tx + q, [q][ty * pitch + tx]
   const std::int64_t lead = g.pad_left < L ? g.pad_left : L;  // zeros before input column 0
   for (std::int64_t y = 0; y < Hp; ++y) {
     float* row = plane + y * L;
@@ -82,28 +94,21 @@ void winograd_input_impl(const WinogradGeometry& g, const float* xc, std::int64_
     float* t = tmp + ty * L;
     bt_1d(r, r + L, r + 2 * L, r + 3 * L, t, t + is, t + 2 * is, t + 3 * is, L);
   }
-  const std::int64_t P = tiles + 1;  // phase length (+1: the last tile reads one past its row)
+  // Row ty of tmp_i starts at ty * L = 2 * ty * pitch, so tile t = ty * pitch + tx reads
+  // tmp_i[2t + j], j = 0..3: B^T along W is one stride-2 loop over the image's tiles (the
+  // compiler deinterleaves with permutes), written straight into the B panels: tile t of this
+  // image is tile tile0 + t of the batch. The dummy tile of the last row reads 2 floats past
+  // tmp_i, zeroed below for i = 3.
+  tmp[4 * is] = tmp[4 * is + 1] = 0.0f;
   const std::int64_t panel_stride = g.channels * nr;
   const std::int64_t xs = g.xi_stride;
   for (int i = 0; i < 4; ++i) {
-    for (std::int64_t ty = 0; ty < TH; ++ty) {
-      const float* t = tmp + (i * TH + ty) * L;
-      float* q0 = ph + ty * pitch;
-      for (std::int64_t tx = 0; tx <= TW; ++tx) {
-        q0[tx] = t[2 * tx];
-        q0[P + tx] = t[2 * tx + 1];
-      }
-    }
-    ph[tiles] = 0.0f;
-    ph[P + tiles] = 0.0f;
-    // B^T along W, contiguous in the tile index, written straight into the B panels: tile t of
-    // this image is tile tile0 + t of the batch.
+    const float* ti = tmp + i * is;
     for (std::int64_t t = 0; t < tiles;) {
       const std::int64_t bt = tile0 + t, lane = bt % nr;
       const std::int64_t n = lane + (tiles - t) < nr ? tiles - t : nr - lane;
       float* d = v + (bt / nr) * panel_stride + c * nr + lane + i * 4 * xs;
-      const float* q = ph + t;
-      bt_1d(q, q + P, q + 1, q + P + 1, d, d + xs, d + 2 * xs, d + 3 * xs, n);
+      bt_1d_stride2(ti + 2 * t, d, d + xs, d + 2 * xs, d + 3 * xs, n);
       t += n;
     }
   }
@@ -183,37 +188,54 @@ void winograd_weight_impl(const float* w, std::int64_t channels, std::int64_t k0
   }
 }
 
-void winograd_output_impl(const WinogradGeometry& g, const float* m, std::int64_t xs,
-                          std::int64_t count, std::int64_t ty, std::int64_t tx0, float* yc,
-                          float bias, bool relu, float* work) {
+// A^T M A for `count` tiles at once: one loop over the tiles with the 16 M[xi] streams in and the
+// 4 output streams out (2 x 2 outputs per tile), long enough to vectorise well.
+void winograd_output_tiles_impl(const float* __restrict m, std::int64_t xs, std::int64_t count,
+                                float* __restrict y4) {
+  const float* m0 = m;
+  float* __restrict y0 = y4;
+  float* __restrict y1 = y4 + count;
+  float* __restrict y2 = y4 + 2 * count;
+  float* __restrict y3 = y4 + 3 * count;
+  for (std::int64_t x = 0; x < count; ++x) {
+    float z0[4], z1[4];
+    for (int j = 0; j < 4; ++j) {
+      const float a0 = m0[j * xs + x], a1 = m0[(4 + j) * xs + x];
+      const float a2 = m0[(8 + j) * xs + x], a3 = m0[(12 + j) * xs + x];
+      z0[j] = a0 + a1 + a2;
+      z1[j] = a1 - a2 - a3;
+    }
+    y0[x] = z0[0] + z0[1] + z0[2];
+    y1[x] = z0[1] - z0[2] - z0[3];
+    y2[x] = z1[0] + z1[1] + z1[2];
+    y3[x] = z1[1] - z1[2] - z1[3];
+  }
+}
+
+void winograd_store_tiles_impl(const WinogradGeometry& g, const float* y4, std::int64_t ys,
+                               std::int64_t count, std::int64_t ty, std::int64_t tx0, float* yc,
+                               float bias, bool relu) {
   const std::int64_t n = count;
-  float* Z = work;           // A^T down the rows: [a][j], 8 rows of n
-  float* Y = work + 8 * n;   // then along the columns: [a][b], 4 rows of n
-  for (int j = 0; j < 4; ++j) {
-    at_1d(m + j * xs, m + (4 + j) * xs, m + (8 + j) * xs, m + (12 + j) * xs, Z + j * n,
-          Z + (4 + j) * n, n);
-  }
-  for (int a = 0; a < 2; ++a) {
-    const float* z = Z + a * 4 * n;
-    at_1d(z, z + n, z + 2 * n, z + 3 * n, Y + a * 2 * n, Y + (a * 2 + 1) * n, n);
-  }
   const std::int64_t ow0 = 2 * tx0;
   std::int64_t full = n;  // tiles whose 2 columns are both inside the output
   if (2 * (tx0 + n) > g.out_w) full = (g.out_w - ow0) / 2;
   for (int a = 0; a < 2; ++a) {
     const std::int64_t oh = 2 * ty + a;
     if (oh >= g.out_h) break;
-    float* row = yc + oh * g.out_w + ow0;
-    const float* y0 = Y + a * 2 * n;
-    const float* y1 = y0 + n;
-    for (std::int64_t tx = 0; tx < full; ++tx) {
-      float v0 = y0[tx] + bias, v1 = y1[tx] + bias;
-      if (relu) {
-        v0 = v0 < 0.0f ? 0.0f : v0;
-        v1 = v1 < 0.0f ? 0.0f : v1;
+    float* __restrict row = yc + oh * g.out_w + ow0;
+    const float* __restrict y0 = y4 + a * 2 * ys;
+    const float* __restrict y1 = y0 + ys;
+    if (relu) {
+      for (std::int64_t tx = 0; tx < full; ++tx) {
+        const float v0 = y0[tx] + bias, v1 = y1[tx] + bias;
+        row[2 * tx] = v0 < 0.0f ? 0.0f : v0;
+        row[2 * tx + 1] = v1 < 0.0f ? 0.0f : v1;
       }
-      row[2 * tx] = v0;
-      row[2 * tx + 1] = v1;
+    } else {
+      for (std::int64_t tx = 0; tx < full; ++tx) {
+        row[2 * tx] = y0[tx] + bias;
+        row[2 * tx + 1] = y1[tx] + bias;
+      }
     }
     if (full < n) {  // the last tile of a row with an odd width: its first column only
       float v0 = y0[full] + bias;
@@ -225,9 +247,11 @@ void winograd_output_impl(const WinogradGeometry& g, const float* m, std::int64_
 
 inline WinogradTransforms winograd_transforms_impl() {
   WinogradTransforms t;
+  t.m = 2;
   t.input = winograd_input_impl;
   t.weight = winograd_weight_impl;
-  t.output = winograd_output_impl;
+  t.output_tiles = winograd_output_tiles_impl;
+  t.store_tiles = winograd_store_tiles_impl;
   return t;
 }
 
