@@ -1,5 +1,6 @@
-"""The Winograd band pipeline (csrc/kernels/conv/winograd.cpp): with several threads, each band of
-tile rows runs its input transform, GEMMs and output transform on one thread.
+"""The Winograd band pipeline (csrc/kernels/conv/winograd.cpp): each band of tile rows runs its
+input transform, GEMMs and output transform on one thread (with several threads, the rows are
+first cut into one share per thread).
 
 Oracles: the float64 numpy convolution of test_winograd.py (pad, sliding windows, einsum) and
 torch. The pipeline computes every tile with the same arithmetic as the one-thread path, so its

@@ -8,9 +8,9 @@
 // Images are processed in batches so that V stays within kVFloats.
 //
 // Cache reuse. Large images run in bands of tile rows (conv_winograd), so that the V a band's
-// phase 1 writes is still in L2 when its phase 2 reads it. With several threads and enough bands
-// every band runs both phases on one thread (the band pipeline, conv_winograd); otherwise each
-// phase is split across the threads. Within phase 2 the units are ordered tile range first:
+// phase 1 writes is still in L2 when its phase 2 reads it. When U is shared (below) and there are
+// bands enough, every band runs both phases on one thread (the band pipeline, conv_winograd);
+// otherwise each phase is split across the threads. Within phase 2 the units are ordered tile range first:
 // consecutive units read the same V range (at most kVRangeFloats) with every output-channel
 // panel, instead of each panel streaming all of V. That needs U of every panel at hand: when all
 // of U fits kUFloats it is transformed once per call, before any band, in parallel over panels;
@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <utility>
 #include <vector>
 
 #include "common/aligned.h"
@@ -139,8 +140,7 @@ DriverPlan driver_plan(const ConvParams& p, const WinogradTransforms& tf, bool u
   g.tiles_h = ceil_div(g.out_h, d.m);
   g.tiles_w = ceil_div(g.out_w, d.m);
   g.nr = nr;
-  const std::int64_t pitch = g.tiles_w + 1;  // tile row pitch, with the dummy column
-  d.tiles_image = g.tiles_h * pitch;
+  d.tiles_image = g.tiles_h * g.tiles_w;
   d.images_per_batch =
       std::clamp<std::int64_t>(kVFloats / std::max<std::int64_t>(1, xis * C * d.tiles_image), 1,
                                p.batch);
@@ -179,7 +179,6 @@ void winograd_driver(const ConvParams& p, const DriverPlan& d, const float* x,
   const std::int64_t C = p.in_channels, K = p.out_channels;
   const int mr = kt.mr, nr = kt.nr;
   WinogradGeometry g = d.g;
-  const std::int64_t pitch = g.tiles_w + 1;
   const std::int64_t tiles_image = d.tiles_image, images_per_batch = d.images_per_batch;
   const std::int64_t kpanels = d.kpanels, tsplit_max = d.tsplit_max;
   const std::int64_t m_floats = d.m_floats, own_u = d.own_u, per_chunk = d.per_chunk;
@@ -248,7 +247,7 @@ void winograd_driver(const ConvParams& p, const DriverPlan& d, const float* x,
       }
 
       // Output transform: A^T M A over the unit's whole tile range per output channel, then
-      // stored one tile-row segment at a time (dummy tiles are transformed, never stored).
+      // stored one tile-row segment at a time.
       const std::int64_t xs = mr * ldm + 16;
       for (int r = 0; r < rows; ++r) {
         const std::int64_t k = k0 + r;
@@ -256,11 +255,7 @@ void winograd_driver(const ConvParams& p, const DriverPlan& d, const float* x,
         tf.output_tiles(m + r * ldm, xs, tb - ta, owork);
         for (std::int64_t t = ta; t < tb;) {
           const std::int64_t n = t / tiles_image, rem = t % tiles_image;
-          const std::int64_t ty = rem / pitch, tx = rem % pitch;
-          if (tx == g.tiles_w) {  // the dummy tile
-            ++t;
-            continue;
-          }
+          const std::int64_t ty = rem / g.tiles_w, tx = rem % g.tiles_w;
           const std::int64_t count = std::min(g.tiles_w - tx, tb - t);
           tf.store_tiles(g, owork + (t - ta), tb - ta, count, ty, tx,
                          y + ((n0 + n) * K + k) * y_plane, b, relu);
@@ -279,7 +274,7 @@ void winograd_driver(const ConvParams& p, const DriverPlan& d, const float* x,
 // of one 64-channel 56x56 image is 3.5 MiB: phase 1 wrote it out to L3 and phase 2 read it back
 // (the input transform took 2/3 of the GEMM time). U is shared by all bands.
 //
-// With several threads and enough bands, each band runs whole on one thread (band pipeline):
+// When there are bands enough, each band runs whole on one thread (band pipeline):
 // input transform, the GEMMs per output-channel panel and output transform, in that thread's own
 // workspace, bands claimed dynamically in one parallel region. A band's V then never leaves the
 // L2 of the core that wrote it, and there is no barrier between the phases. Splitting each band's
@@ -341,30 +336,43 @@ void conv_winograd(const ConvParams& p, const float* x, const float* w, const fl
 
   const std::int64_t in_plane = p.in_plane(), out_plane = p.out_plane();
   const std::int64_t tiles_h = ceil_div(p.out_size[1], m);
-  const std::int64_t row_v = xis * C * (ceil_div(p.out_size[2], m) + 1);  // V of one tile row
+  const std::int64_t row_v = xis * C * ceil_div(p.out_size[2], m);  // V of one tile row
 
-  // The band pipeline: bands of at most kPipelineBandFloats of V, as many as keep every thread
-  // equally busy (a multiple of the thread count when one image has rows enough).
-  if (threads > 1 && u_all != nullptr) {
+  // The band pipeline, whenever U is shared: on one thread it is just the loop over the bands
+  // (whose V is half the size of the split path's bands: 0.87 of its time on W5b and ResNet-18's
+  // layer2, 1 thread; 256 KiB or 1 MiB bands ran 1.06 and 1.15 of the 512 KiB ones).
+  // Bands of at most kPipelineBandFloats of V. With one image the tile rows are
+  // first cut into one equal contiguous share per thread, so the threads finish together, and
+  // each share into bands of max_rows from its start; only a share's last band is shorter. (Equal
+  // bands instead, e.g. W5b's 28 rows as 8 bands of 3 or 4, left the 3-row bands' 84 tiles
+  // padded to 96 GEMM columns; as 4 + 4 + 4 + 2 per share only the 2-row band pads, 56 to 64.)
+  if (u_all != nullptr) {
     const std::int64_t max_rows = std::max<std::int64_t>(1, kPipelineBandFloats / row_v);
-    std::int64_t bands = ceil_div(tiles_h, max_rows);
-    if (p.batch == 1) bands = std::min(tiles_h, ceil_div(bands, threads) * threads);
+    const std::int64_t shares = p.batch == 1 ? std::min<std::int64_t>(threads, tiles_h) : 1;
+    std::vector<std::pair<std::int64_t, std::int64_t>> rows;  // [ty0, ty1) of each band
+    for (std::int64_t sh = 0; sh < shares; ++sh) {
+      const std::int64_t end = tiles_h * (sh + 1) / shares;
+      for (std::int64_t ty = tiles_h * sh / shares; ty < end; ty += max_rows) {
+        rows.emplace_back(ty, std::min(end, ty + max_rows));
+      }
+    }
+    const std::int64_t bands = static_cast<std::int64_t>(rows.size());
     const std::int64_t jobs = p.batch * bands;
-    if (jobs >= 2 * threads) {
+    // (Several small images, one band each, stay together below: their tiles share GEMM panels.)
+    if ((bands > 1 || p.batch == 1) && (threads == 1 || jobs >= 2 * threads)) {
       const std::int64_t chunks = std::min<std::int64_t>(threads, jobs);
       // The largest band's plan sizes every thread's workspace (one chunk each: serial driver).
       std::int64_t v_floats = 0, per_chunk = 0;
-      for (std::int64_t band = 0; band < bands; ++band) {
-        const Band b = band_of(p, m, 0, tiles_h * band / bands, tiles_h * (band + 1) / bands);
-        const DriverPlan d = driver_plan(b.p, tf, true, 1);
+      for (const auto& [ty0, ty1] : rows) {
+        const DriverPlan d = driver_plan(band_of(p, m, 0, ty0, ty1).p, tf, true, 1);
         v_floats = std::max(v_floats, d.v_floats);
         per_chunk = std::max(per_chunk, d.per_chunk);
       }
       const std::int64_t slab = v_floats + per_chunk;
       float* slabs = workspace(0, static_cast<std::size_t>(chunks * slab));
       for_each_job(jobs, chunks, [&](std::int64_t chunk, std::int64_t job) {
-        const std::int64_t n = job / bands, band = job % bands;
-        const Band b = band_of(p, m, n, tiles_h * band / bands, tiles_h * (band + 1) / bands);
+        const auto& [ty0, ty1] = rows[static_cast<std::size_t>(job % bands)];
+        const Band b = band_of(p, m, job / bands, ty0, ty1);
         const DriverPlan d = driver_plan(b.p, tf, true, 1);
         float* v = slabs + chunk * slab;
         winograd_driver(b.p, d, x + b.x_offset, in_plane, w, u_all, bias, relu, y + b.y_offset,
@@ -374,7 +382,8 @@ void conv_winograd(const ConvParams& p, const float* x, const float* w, const fl
     }
   }
 
-  // Otherwise each band (or the whole batch) runs its phases split across the threads.
+  // Otherwise (U per unit, or too few bands for the threads) each band, or the whole batch, runs
+  // its phases split across the threads.
   auto run = [&](const ConvParams& q, const float* xq, float* yq) {
     const DriverPlan d = driver_plan(q, tf, u_all != nullptr, threads);
     float* v = workspace(0, static_cast<std::size_t>(d.v_floats));

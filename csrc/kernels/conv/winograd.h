@@ -46,9 +46,7 @@ void conv_winograd(const ConvParams& p, const float* x, const float* w, const fl
 
 // ---- the per-ISA transforms (winograd_impl.h), for the driver ----
 
-// One batch of images in tile space: tile t = (image * tiles_h + ty) * (tiles_w + 1) + tx, where
-// tx = tiles_w is a dummy column (computed, never stored) that lets every transform run over a
-// whole image's tiles as one contiguous vector loop instead of rows of a few tiles; the tile
+// One batch of images in tile space: tile t = (image * tiles_h + ty) * tiles_w + tx; the tile
 // matrices V[xi] are stored as GEMM B panels of nr tiles: element (xi, c, t) at
 // v + xi * xi_stride + (t / nr) * channels * nr + c * nr + t % nr.
 struct WinogradGeometry {

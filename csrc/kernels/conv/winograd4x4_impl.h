@@ -114,9 +114,8 @@ inline void bt4_stride4(const float* __restrict q, float* __restrict o0, float* 
 
 void winograd4x4_input_impl(const WinogradGeometry& g, const float* xc, std::int64_t c,
                             std::int64_t tile0, float* v, float* work) {
-  const std::int64_t TH = g.tiles_h, TW = g.tiles_w, pitch = TW + 1;  // + the dummy tile column
-  const std::int64_t L = 4 * pitch, Hp = 4 * TH + 2, nr = g.nr;
-  const std::int64_t tiles = TH * pitch;
+  const std::int64_t TH = g.tiles_h, TW = g.tiles_w;
+  const std::int64_t L = 4 * TW + 4, Hp = 4 * TH + 2, nr = g.nr;
   float* plane = work;          // the zero-padded input plane, Hp rows of L
   float* tmp = plane + Hp * L;  // B^T along H: [i][ty][x], 6 * TH rows of L
   const std::int64_t lead = g.pad_left < L ? g.pad_left : L;  // zeros before input column 0
@@ -138,21 +137,21 @@ void winograd4x4_input_impl(const WinogradGeometry& g, const float* xc, std::int
     float* t = tmp + ty * L;
     bt4_rows(plane + 4 * ty * L, L, t, t + is, t + 2 * is, t + 3 * is, t + 4 * is, t + 5 * is, L);
   }
-  // Row ty of tmp_i starts at ty * L = 4 * ty * pitch, so tile t = ty * pitch + tx reads
-  // tmp_i[4t + j], j = 0..5: B^T along W is one stride-4 loop over the image's tiles, written
-  // straight into the B panels (tile t of this image is tile tile0 + t of the batch). The dummy
-  // tile of the last row reads 2 floats past tmp_i, zeroed here for i = 5.
-  tmp[6 * is] = tmp[6 * is + 1] = 0.0f;
+  // Tile (ty, tx) reads tmp_i[ty * L + 4 * tx + j], j = 0..5: B^T along W is a stride-4 loop
+  // over each tile row, written straight into the B panels (tile ty * TW + tx of this image is
+  // tile tile0 + ty * TW + tx of the batch), cut where a row crosses a panel boundary.
   const std::int64_t panel_stride = g.channels * nr;
   const std::int64_t xs = g.xi_stride;
   for (int i = 0; i < 6; ++i) {
-    const float* ti = tmp + i * is;
-    for (std::int64_t t = 0; t < tiles;) {
-      const std::int64_t bt = tile0 + t, lane = bt % nr;
-      const std::int64_t n = lane + (tiles - t) < nr ? tiles - t : nr - lane;
-      float* d = v + (bt / nr) * panel_stride + c * nr + lane + i * 6 * xs;
-      bt4_stride4(ti + 4 * t, d, d + xs, d + 2 * xs, d + 3 * xs, d + 4 * xs, d + 5 * xs, n);
-      t += n;
+    for (std::int64_t ty = 0; ty < TH; ++ty) {
+      const float* ti = tmp + i * is + ty * L;
+      for (std::int64_t tx = 0; tx < TW;) {
+        const std::int64_t bt = tile0 + ty * TW + tx, lane = bt % nr;
+        const std::int64_t n = lane + (TW - tx) < nr ? TW - tx : nr - lane;
+        float* d = v + (bt / nr) * panel_stride + c * nr + lane + i * 6 * xs;
+        bt4_stride4(ti + 4 * tx, d, d + xs, d + 2 * xs, d + 3 * xs, d + 4 * xs, d + 5 * xs, n);
+        tx += n;
+      }
     }
   }
 }

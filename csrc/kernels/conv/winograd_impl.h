@@ -4,9 +4,8 @@
 // Every transform is two 1-d passes (rows, then columns) written as loops over a whole row of
 // tiles with a unit-stride innermost index, so the compiler vectorises them at each path's width
 // without intrinsics:
-//   input:  the 4 input rows under each tile row -> B^T along H (contiguous in x); then each row
-//           is split into its 2 phases x = 2*tx + q, after which B^T along W is contiguous in the
-//           tile index over the whole image (with one dummy tile per row, see winograd.h).
+//   input:  the 4 input rows under each tile row -> B^T along H (contiguous in x); then B^T
+//           along W, a stride-2 loop over each tile row's tiles (deinterleaved with permutes).
 //   weight: vectorised across the mr output channels of one A panel, so its stores are the
 //           contiguous mr-float rows of the panel.
 //   output: A^T M A over a whole range of tiles of one output channel (contiguous in the tile
@@ -69,9 +68,8 @@ inline void at_1d(const float* __restrict m0, const float* __restrict m1,
 
 void winograd_input_impl(const WinogradGeometry& g, const float* xc, std::int64_t c,
                          std::int64_t tile0, float* v, float* work) {
-  const std::int64_t TH = g.tiles_h, TW = g.tiles_w, pitch = TW + 1;  // + the dummy tile column
+  const std::int64_t TH = g.tiles_h, TW = g.tiles_w;
   const std::int64_t L = 2 * TW + 2, Hp = 2 * TH + 2, nr = g.nr;
-  const std::int64_t tiles = TH * pitch;
   float* plane = work;             // the zero-padded input plane, Hp rows of L
   float* tmp = plane + Hp * L;     // B^T along H: [i][ty][x], 4 * TH rows of L
   const std::int64_t lead = g.pad_left < L ? g.pad_left : L;  // zeros before input column 0
@@ -94,22 +92,21 @@ void winograd_input_impl(const WinogradGeometry& g, const float* xc, std::int64_
     float* t = tmp + ty * L;
     bt_1d(r, r + L, r + 2 * L, r + 3 * L, t, t + is, t + 2 * is, t + 3 * is, L);
   }
-  // Row ty of tmp_i starts at ty * L = 2 * ty * pitch, so tile t = ty * pitch + tx reads
-  // tmp_i[2t + j], j = 0..3: B^T along W is one stride-2 loop over the image's tiles (the
-  // compiler deinterleaves with permutes), written straight into the B panels: tile t of this
-  // image is tile tile0 + t of the batch. The dummy tile of the last row reads 2 floats past
-  // tmp_i, zeroed below for i = 3.
-  tmp[4 * is] = tmp[4 * is + 1] = 0.0f;
+  // Tile (ty, tx) reads tmp_i[ty * L + 2 * tx + j], j = 0..3: B^T along W is a stride-2 loop
+  // over each tile row, written straight into the B panels (tile ty * TW + tx of this image is
+  // tile tile0 + ty * TW + tx of the batch), cut where a row crosses a panel boundary.
   const std::int64_t panel_stride = g.channels * nr;
   const std::int64_t xs = g.xi_stride;
   for (int i = 0; i < 4; ++i) {
-    const float* ti = tmp + i * is;
-    for (std::int64_t t = 0; t < tiles;) {
-      const std::int64_t bt = tile0 + t, lane = bt % nr;
-      const std::int64_t n = lane + (tiles - t) < nr ? tiles - t : nr - lane;
-      float* d = v + (bt / nr) * panel_stride + c * nr + lane + i * 4 * xs;
-      bt_1d_stride2(ti + 2 * t, d, d + xs, d + 2 * xs, d + 3 * xs, n);
-      t += n;
+    for (std::int64_t ty = 0; ty < TH; ++ty) {
+      const float* ti = tmp + i * is + ty * L;
+      for (std::int64_t tx = 0; tx < TW;) {
+        const std::int64_t bt = tile0 + ty * TW + tx, lane = bt % nr;
+        const std::int64_t n = lane + (TW - tx) < nr ? TW - tx : nr - lane;
+        float* d = v + (bt / nr) * panel_stride + c * nr + lane + i * 4 * xs;
+        bt_1d_stride2(ti + 2 * tx, d, d + xs, d + 2 * xs, d + 3 * xs, n);
+        tx += n;
+      }
     }
   }
 }
