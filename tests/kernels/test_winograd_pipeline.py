@@ -26,6 +26,8 @@ PIPELINE_SHAPES = [
     (2, 64, 17, 45, 39, (1, 1), (1, 1)),  # batch 2, odd sizes
     (1, 96, 30, 57, 33, (0, 2), (2, 0)),  # odd height: a half tile row in the last band
     (3, 72, 15, 33, 20, (2, 1), (0, 2)),  # several images, padding rows in the first band
+    (1, 64, 9, 41, 13, (1, 6), (2, 7)),  # wide left / right padding: masked row copies
+    (1, 64, 10, 60, 3, (1, 1), (1, 1)),  # a 2-tile row: every W-pass chunk is a masked tail
 ]
 
 
