@@ -396,12 +396,13 @@ py::array conv_run(const ConvInputs& in, bool relu, kernels::ConvPath path) {
 kernels::ConvPath parse_conv_path(const std::string& name) {
   using kernels::ConvPath;
   for (ConvPath c : {ConvPath::Auto, ConvPath::Reference, ConvPath::Gemm1x1, ConvPath::ShiftGemm,
-                     ConvPath::Depthwise, ConvPath::Im2colGemm, ConvPath::Winograd}) {
+                     ConvPath::Depthwise, ConvPath::Im2colGemm, ConvPath::Winograd,
+                     ConvPath::Winograd4x4}) {
     if (name == kernels::conv_path_name(c)) return c;
   }
   throw py::value_error("unknown conv path '" + name +
                         "': expected auto, reference, gemm_1x1, shift_gemm, depthwise, "
-                        "im2col_gemm or winograd");
+                        "im2col_gemm, winograd or winograd4x4");
 }
 
 // --- test-only entry points ------------------------------------------------------------------
@@ -545,7 +546,7 @@ transposes, slices and negative strides are read in place: this tests the packin
       py::arg("pad_before"), py::arg("pad_after"), py::arg("dilation"), py::arg("groups"),
       py::arg("relu") = false, py::arg("path") = "auto",
       "conv_nd through a forced path: auto, reference (naive loops), gemm_1x1, shift_gemm, "
-      "depthwise, im2col_gemm or winograd (ValueError when the path does not apply).");
+      "depthwise, im2col_gemm, winograd or winograd4x4 (ValueError when the path does not apply).");
   t.def(
       "conv_path",
       [](const py::handle& x, const py::handle& w, const std::vector<std::int64_t>& stride,

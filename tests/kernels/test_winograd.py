@@ -94,8 +94,8 @@ def test_routing_only_where_it_wins():
     # Too few tiles per weight transform (ResNet-18 layer4 at batch 1), too few channels: GEMM.
     assert route(z((1, 32, 16, 16), np.float32), z((64, 32, 3, 3), np.float32)) == "shift_gemm"
     assert route(z((1, 512, 7, 7), np.float32), z((512, 512, 3, 3), np.float32)) == "shift_gemm"
-    # An image whose transformed input would exceed the workspace budget (16 MiB): GEMM path.
-    assert route(z((1, 64, 256, 256), np.float32), z((64, 64, 3, 3), np.float32)) == "shift_gemm"
+    # Large images run in bands: no workspace limit on the image size.
+    assert route(z((1, 64, 256, 256), np.float32), z((64, 64, 3, 3), np.float32)) == "winograd"
     # Not Winograd's shape: strided, dilated, grouped, 5x5, too few channels.
     x = z((1, 64, 56, 56), np.float32)
     w = z((64, 64, 3, 3), np.float32)

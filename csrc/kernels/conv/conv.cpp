@@ -128,6 +128,8 @@ const char* conv_path_name(ConvPath path) {
       return "im2col_gemm";
     case ConvPath::Winograd:
       return "winograd";
+    case ConvPath::Winograd4x4:
+      return "winograd4x4";
     default:
       return "auto";
   }
@@ -150,6 +152,7 @@ bool conv_path_applies(ConvPath path, const ConvParams& p) {
     case ConvPath::ShiftGemm:
       return shift_strides_ok(p);
     case ConvPath::Winograd:
+    case ConvPath::Winograd4x4:
       return winograd_applies(p);
     default:
       return true;
@@ -457,7 +460,8 @@ void conv_forward(const ConvParams& p, const float* x, const float* w, const flo
       conv_shift(p, x, w, bias, relu, y);
       return;
     case ConvPath::Winograd:
-      conv_winograd(p, x, w, bias, relu, y);
+    case ConvPath::Winograd4x4:
+      conv_winograd(p, x, w, bias, relu, y, path == ConvPath::Winograd4x4 ? 4 : 2);
       return;
     default:
       conv_gemm(p, x, w, bias, relu, y, /*pointwise=*/false);

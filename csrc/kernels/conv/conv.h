@@ -37,6 +37,7 @@ enum class ConvPath : int {
   Depthwise,    // one input channel per group: direct kernel
   Im2colGemm,   // im2col panels packed straight from the image + packed GEMM
   Winograd,     // 3x3, unit stride and dilation, groups 1: Winograd F(2x2, 3x3) (winograd.h)
+  Winograd4x4,  // the same shapes through Winograd F(4x4, 3x3) (winograd4x4_impl.h)
 };
 
 const char* conv_path_name(ConvPath path);

@@ -1,25 +1,26 @@
-// Winograd F(2x2, 3x3) driver: geometry, workspaces, the two parallel phases.
+// Winograd F(2x2, 3x3) driver: geometry, workspaces, the two phases and how threads share them.
 //
-//   phase 1 (parallel over (image, input channel)): input transform into V, stored directly as
-//           the GEMM's packed B panels (nr tiles wide), so no B packing happens later.
-//   phase 2 (parallel over units = (panel of mr output channels) x (range of tile panels)):
-//           the 16 GEMMs M[xi] = U[xi] * V[xi] of this panel's weights (U: 16 packed A panels)
-//           with the active ISA's GEMM microkernels, then the output transform with bias and
-//           ReLU straight into y.
+//   phase 1 (over (image, input channel)): input transform into V, stored directly as the GEMM's
+//           packed B panels (nr tiles wide), so no B packing happens later.
+//   phase 2 (over units = (panel of mr output channels) x (range of tile panels)): the 16 GEMMs
+//           M[xi] = U[xi] * V[xi] of this panel's weights (U: 16 packed A panels) with the active
+//           ISA's GEMM microkernels, then the output transform with bias and ReLU straight into y.
 // Images are processed in batches so that V stays within kVFloats.
 //
 // Cache reuse. Large images run in bands of tile rows (conv_winograd), so that the V a band's
-// phase 1 writes is still in L2 when its phase 2 reads it. Within phase 2 the units are ordered
-// tile range first: consecutive units read the same V range (at most kVRangeFloats) with every
-// output-channel panel, instead of each panel streaming all of V. That needs U of every panel at
-// hand: when all of U fits kUFloats it is transformed once per call, before any band, in
-// parallel over panels; otherwise (very wide layers) each unit transforms its own panel's
-// weights and units go panel first, so a panel's transform is shared by the tile ranges that
-// follow it.
+// phase 1 writes is still in L2 when its phase 2 reads it. When U is shared (below) and there are
+// bands enough, every band runs both phases on one thread (the band pipeline, conv_winograd);
+// otherwise each phase is split across the threads. Within phase 2 the units are ordered tile range first:
+// consecutive units read the same V range (at most kVRangeFloats) with every output-channel
+// panel, instead of each panel streaming all of V. That needs U of every panel at hand: when all
+// of U fits kUFloats it is transformed once per call, before any band, in parallel over panels;
+// otherwise (very wide layers) each unit transforms its own panel's weights and units go panel
+// first, so a panel's transform is shared by the tile ranges that follow it.
 #include "kernels/conv/winograd.h"
 
 #include <algorithm>
 #include <atomic>
+#include <utility>
 #include <vector>
 
 #include "common/aligned.h"
@@ -39,18 +40,19 @@ constexpr std::int64_t kUFloats = std::int64_t{1} << 20;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
-WinogradTransforms winograd_transforms() {
+// The active ISA's transforms of F(m x m, 3x3), m = 2 or 4.
+WinogradTransforms winograd_transforms(int m) {
 #if defined(MINIMOD_X86)
   switch (active_isa()) {
     case Isa::Avx512:
-      return winograd_transforms_avx512();
+      return m == 4 ? winograd4x4_transforms_avx512() : winograd_transforms_avx512();
     case Isa::Avx2:
-      return winograd_transforms_avx2();
+      return m == 4 ? winograd4x4_transforms_avx2() : winograd_transforms_avx2();
     default:
       break;
   }
 #endif
-  return winograd_transforms_generic();
+  return m == 4 ? winograd4x4_transforms_generic() : winograd_transforms_generic();
 }
 
 // Runs fn(chunk, job) for every job in [0, jobs), jobs claimed dynamically by min(threads, jobs)
@@ -99,27 +101,35 @@ bool winograd_wins(const ConvParams& p) {
   // transforms' fixed costs by the channel counts. Measured on ResNet-18 shapes (1 thread,
   // AVX-512, ratio to the shift GEMM path): 64ch 56x56 (784 tiles) 0.93, 128ch 28x28 (196) 0.82,
   // 256ch 14x14 (49) 0.78, 512ch 7x7 (16) 1.18, and 32->64ch 16x16 (64 tiles) 1.6.
-  // One image's transformed input must fit the V budget (a limit from before the driver ran
-  // images in bands; its ratios on larger images have not been measured).
-  const std::int64_t image_v = 16 * p.in_channels * ceil_div(p.out_size[1], 2) *
-                               (ceil_div(p.out_size[2], 2) + 1);
-  return p.in_channels >= 64 && p.out_channels >= 64 && tiles >= 36 && image_v <= kVFloats;
+  // No limit on the image size: a large image runs in bands of tile rows (conv_winograd), whose V
+  // is bounded whatever the image (64ch 224x224 ran 0.53 of the shift GEMM path's time, 128x128
+  // 0.56).
+  return p.in_channels >= 64 && p.out_channels >= 64 && tiles >= 36;
 }
 
 namespace {
 
-// The two phases for p, whose image planes lie x_plane / y_plane floats apart (p may be a band of
-// rows of a taller image, see conv_winograd). u_all: every panel's transformed weights, or
-// nullptr to transform them per unit.
-void winograd_driver(const ConvParams& p, const float* x, std::int64_t x_plane, const float* w,
-                     const float* u_all, const float* bias, bool relu, float* y,
-                     std::int64_t y_plane) {
+// Everything the driver derives from p, the variant and the thread count, and the workspace it
+// needs.
+struct DriverPlan {
+  WinogradTransforms tf;  // the variant: F(m x m, 3x3), with xis = (m + 2)^2 tile matrices
+  int m, xis;
+  WinogradGeometry g;
+  std::int64_t tiles_image, images_per_batch, max_panels, kpanels, range_panels;
+  std::int64_t tsplit_max, m_floats, own_u, per_chunk, chunks, v_floats;
+};
+
+DriverPlan driver_plan(const ConvParams& p, const WinogradTransforms& tf, bool u_shared,
+                       int threads) {
   const GemmKernels& kt = gemm_kernels();
-  const WinogradTransforms tf = winograd_transforms();
   const std::int64_t C = p.in_channels, K = p.out_channels;
   const int mr = kt.mr, nr = kt.nr;
-
-  WinogradGeometry g;
+  DriverPlan d;
+  d.tf = tf;
+  d.m = tf.m;
+  d.xis = (tf.m + 2) * (tf.m + 2);
+  const std::int64_t xis = d.xis;
+  WinogradGeometry& g = d.g;
   g.channels = C;
   g.in_h = p.in_size[1];
   g.in_w = p.in_size[2];
@@ -127,40 +137,55 @@ void winograd_driver(const ConvParams& p, const float* x, std::int64_t x_plane, 
   g.out_w = p.out_size[2];
   g.pad_top = p.pad_before[1];
   g.pad_left = p.pad_before[2];
-  g.tiles_h = ceil_div(g.out_h, 2);
-  g.tiles_w = ceil_div(g.out_w, 2);
+  g.tiles_h = ceil_div(g.out_h, d.m);
+  g.tiles_w = ceil_div(g.out_w, d.m);
   g.nr = nr;
-  const std::int64_t pitch = g.tiles_w + 1;  // tile row pitch, with the dummy column
-  const std::int64_t tiles_image = g.tiles_h * pitch;
-  const std::int64_t images_per_batch =
-      std::clamp<std::int64_t>(kVFloats / std::max<std::int64_t>(1, 16 * C * tiles_image), 1,
+  d.tiles_image = g.tiles_h * g.tiles_w;
+  d.images_per_batch =
+      std::clamp<std::int64_t>(kVFloats / std::max<std::int64_t>(1, xis * C * d.tiles_image), 1,
                                p.batch);
-  const std::int64_t max_panels = ceil_div(images_per_batch * tiles_image, nr);
+  d.max_panels = ceil_div(d.images_per_batch * d.tiles_image, nr);
 
   // Units of phase 2: output-channel panels, each split into tile ranges when there are too few
   // panels to keep every thread busy (each split repeats its panel's weight transform).
-  const int threads = get_num_threads();
-  const std::int64_t kpanels = ceil_div(K, mr);
+  d.kpanels = ceil_div(K, mr);
   const std::int64_t want = threads > 1 ? 4 * threads : 1;
-  const std::int64_t range_panels = std::max<std::int64_t>(1, kVRangeFloats / (16 * C * nr));
-  const std::int64_t u_xs = winograd_u_stride(C, mr);
-  const std::int64_t u_floats = 16 * u_xs;
-  const bool u_shared = u_all != nullptr;
-  const std::int64_t tsplit_max = std::clamp<std::int64_t>(
-      std::max(ceil_div(want, kpanels), u_shared ? ceil_div(max_panels, range_panels) : 1), 1,
-      max_panels);
-  const std::int64_t unit_panels_max = ceil_div(max_panels, tsplit_max);
+  d.range_panels = std::max<std::int64_t>(1, kVRangeFloats / (xis * C * nr));
+  d.tsplit_max = std::clamp<std::int64_t>(
+      std::max(ceil_div(want, d.kpanels), u_shared ? ceil_div(d.max_panels, d.range_panels) : 1),
+      1, d.max_panels);
+  const std::int64_t unit_panels_max = ceil_div(d.max_panels, d.tsplit_max);
 
-  // Every workspace now, before any thread starts: a failed allocation throws here.
-  const std::int64_t in_work = WinogradTransforms::input_work(g);
-  const std::int64_t out_work = WinogradTransforms::output_work(g);
-  const std::int64_t m_floats = 16 * (mr * unit_panels_max * nr + 16);
-  const std::int64_t own_u = u_shared ? 0 : u_floats;
-  const std::int64_t per_chunk =
-      ceil_div(std::max(in_work, own_u + m_floats + out_work), 16) * 16;
-  const std::int64_t chunks = std::max<std::int64_t>(1, threads);
-  float* v = workspace(0, static_cast<std::size_t>(16 * (max_panels * C * nr + 16)));
-  float* work = workspace(1, static_cast<std::size_t>(chunks * per_chunk));
+  const std::int64_t in_work = WinogradTransforms::input_work(g, d.m);
+  const std::int64_t out_work = WinogradTransforms::output_work(unit_panels_max * nr, d.m);
+  d.m_floats = xis * (mr * unit_panels_max * nr + 16);
+  d.own_u = u_shared ? 0 : xis * winograd_u_stride(C, mr);
+  d.per_chunk = ceil_div(std::max(in_work, d.own_u + d.m_floats + out_work), 16) * 16;
+  d.chunks = std::max<std::int64_t>(1, threads);
+  d.v_floats = ceil_div(xis * (d.max_panels * C * nr + 16), 16) * 16;
+  return d;
+}
+
+// The two phases for p, whose image planes lie x_plane / y_plane floats apart (p may be a band of
+// rows of a taller image, see conv_winograd), on `d.chunks` threads (1: the calling thread only).
+// u_all: every panel's transformed weights, or nullptr to transform them per unit. v: d.v_floats
+// floats, work: d.chunks * d.per_chunk floats.
+void winograd_driver(const ConvParams& p, const DriverPlan& d, const float* x,
+                     std::int64_t x_plane, const float* w, const float* u_all, const float* bias,
+                     bool relu, float* y, std::int64_t y_plane, float* v, float* work) {
+  const GemmKernels& kt = gemm_kernels();
+  const WinogradTransforms& tf = d.tf;
+  const int xis = d.xis;
+  const std::int64_t C = p.in_channels, K = p.out_channels;
+  const int mr = kt.mr, nr = kt.nr;
+  WinogradGeometry g = d.g;
+  const std::int64_t tiles_image = d.tiles_image, images_per_batch = d.images_per_batch;
+  const std::int64_t kpanels = d.kpanels, tsplit_max = d.tsplit_max;
+  const std::int64_t m_floats = d.m_floats, own_u = d.own_u, per_chunk = d.per_chunk;
+  const std::int64_t chunks = d.chunks;
+  const std::int64_t u_xs = winograd_u_stride(C, mr);
+  const std::int64_t u_floats = xis * u_xs;
+  const bool u_shared = u_all != nullptr;
   auto panel_rows = [&](std::int64_t kp) {
     return static_cast<int>(std::min<std::int64_t>(mr, K - kp * mr));
   };
@@ -179,7 +204,7 @@ void winograd_driver(const ConvParams& p, const float* x, std::int64_t x_plane, 
                             work + chunk * per_chunk);
                    // Tiles past the end in the last panel: defined zeros (read, never stored).
                    if (n == images - 1 && tiles % nr != 0) {
-                     for (int xi = 0; xi < 16; ++xi) {
+                     for (int xi = 0; xi < xis; ++xi) {
                        float* lane = vp + xi * g.xi_stride + (panels - 1) * C * nr + c * nr;
                        for (std::int64_t t = tiles % nr; t < nr; ++t) lane[t] = 0.0f;
                      }
@@ -209,7 +234,7 @@ void winograd_driver(const ConvParams& p, const float* x, std::int64_t x_plane, 
       tile.relu = false;
       tile.bias_row = nullptr;
       tile.bias_col = nullptr;
-      for (int xi = 0; xi < 16; ++xi) {
+      for (int xi = 0; xi < xis; ++xi) {
         const float* ux = u + xi * u_xs;
         const float* vx = vp + xi * g.xi_stride;
         float* mx = m + xi * (mr * ldm + 16);
@@ -221,21 +246,19 @@ void winograd_driver(const ConvParams& p, const float* x, std::int64_t x_plane, 
         }
       }
 
-      // Output transform, one tile-row segment at a time.
+      // Output transform: A^T M A over the unit's whole tile range per output channel, then
+      // stored one tile-row segment at a time.
       const std::int64_t xs = mr * ldm + 16;
       for (int r = 0; r < rows; ++r) {
         const std::int64_t k = k0 + r;
         const float b = bias ? bias[k] : 0.0f;
+        tf.output_tiles(m + r * ldm, xs, tb - ta, owork);
         for (std::int64_t t = ta; t < tb;) {
           const std::int64_t n = t / tiles_image, rem = t % tiles_image;
-          const std::int64_t ty = rem / pitch, tx = rem % pitch;
-          if (tx == g.tiles_w) {  // the dummy tile
-            ++t;
-            continue;
-          }
+          const std::int64_t ty = rem / g.tiles_w, tx = rem % g.tiles_w;
           const std::int64_t count = std::min(g.tiles_w - tx, tb - t);
-          tf.output(g, m + r * ldm + (t - ta), xs, count, ty, tx,
-                    y + ((n0 + n) * K + k) * y_plane, b, relu, owork);
+          tf.store_tiles(g, owork + (t - ta), tb - ta, count, ty, tx,
+                         y + ((n0 + n) * K + k) * y_plane, b, relu);
           t += count;
         }
       }
@@ -250,18 +273,61 @@ void winograd_driver(const ConvParams& p, const float* x, std::int64_t x_plane, 
 // kVRangeFloats) is written by phase 1 and read by phase 2 while it is still in L2. Unbanded, V
 // of one 64-channel 56x56 image is 3.5 MiB: phase 1 wrote it out to L3 and phase 2 read it back
 // (the input transform took 2/3 of the GEMM time). U is shared by all bands.
+//
+// When there are bands enough, each band runs whole on one thread (band pipeline):
+// input transform, the GEMMs per output-channel panel and output transform, in that thread's own
+// workspace, bands claimed dynamically in one parallel region. A band's V then never leaves the
+// L2 of the core that wrote it, and there is no barrier between the phases. Splitting each band's
+// phases across threads instead (the driver's own parallel mode) made every core read V the
+// other wrote, through L3, and put two barriers per band: 2 threads ran W5b no faster than 1.
+namespace {
+
+// A band of output tile rows [ty0, ty1) of image n as a convolution of its own.
+struct Band {
+  ConvParams p;
+  std::int64_t x_offset, y_offset;  // of its first input / output row
+};
+
+Band band_of(const ConvParams& p, int m, std::int64_t n, std::int64_t ty0, std::int64_t ty1) {
+  // Output rows [o0, o1) read padded rows [o0, o1 + 2), i.e. input rows
+  // [o0 - pad_top, o1 + 2 - pad_top), of which [i0, i1) exist; the rest is padding.
+  const std::int64_t in_h = p.in_size[1], in_w = p.in_size[2], out_w = p.out_size[2];
+  const std::int64_t pad_top = p.pad_before[1];
+  const std::int64_t o0 = m * ty0, o1 = std::min(p.out_size[1], m * ty1);
+  const std::int64_t i0 = std::clamp<std::int64_t>(o0 - pad_top, 0, in_h);
+  const std::int64_t i1 = std::clamp<std::int64_t>(o1 + 2 - pad_top, i0, in_h);
+  Band b;
+  b.p = p;
+  b.p.batch = 1;
+  b.p.in_size[1] = i1 - i0;
+  b.p.pad_before[1] = i0 - (o0 - pad_top);
+  b.p.pad_after[1] = (o1 + 2 - pad_top) - i1;
+  b.p.out_size[1] = o1 - o0;
+  b.x_offset = n * p.in_channels * p.in_plane() + i0 * in_w;
+  b.y_offset = n * p.out_channels * p.out_plane() + o0 * out_w;
+  return b;
+}
+
+// V of one band in the pipeline: small enough that V, U's share the GEMMs stream and M stay in
+// the 2 MiB L2 together.
+constexpr std::int64_t kPipelineBandFloats = std::int64_t{1} << 17;
+
+}  // namespace
+
 void conv_winograd(const ConvParams& p, const float* x, const float* w, const float* bias,
-                   bool relu, float* y) {
+                   bool relu, float* y, int m) {
+  const WinogradTransforms tf = winograd_transforms(m);
+  const std::int64_t xis = (m + 2) * (m + 2);
   const GemmKernels& kt = gemm_kernels();
   const std::int64_t C = p.in_channels, K = p.out_channels;
   const int mr = kt.mr;
+  const int threads = std::max(1, get_num_threads());
   const std::int64_t kpanels = ceil_div(K, mr);
-  const std::int64_t u_floats = 16 * winograd_u_stride(C, mr);
+  const std::int64_t u_floats = xis * winograd_u_stride(C, mr);
   float* u_all = nullptr;
   if (kpanels * u_floats <= kUFloats) {
-    const WinogradTransforms tf = winograd_transforms();
     u_all = workspace(2, static_cast<std::size_t>(kpanels * u_floats));
-    const std::int64_t chunks = std::min<std::int64_t>(std::max(1, get_num_threads()), kpanels);
+    const std::int64_t chunks = std::min<std::int64_t>(threads, kpanels);
     for_each_job(kpanels, chunks, [&](std::int64_t, std::int64_t kp) {
       tf.weight(w, C, kp * mr, static_cast<int>(std::min<std::int64_t>(mr, K - kp * mr)), mr,
                 u_all + kp * u_floats);
@@ -269,32 +335,71 @@ void conv_winograd(const ConvParams& p, const float* x, const float* w, const fl
   }
 
   const std::int64_t in_plane = p.in_plane(), out_plane = p.out_plane();
-  const std::int64_t tiles_h = ceil_div(p.out_size[1], 2);
-  const std::int64_t row_v = 16 * C * (ceil_div(p.out_size[2], 2) + 1);  // V of one tile row
+  const std::int64_t tiles_h = ceil_div(p.out_size[1], m);
+  const std::int64_t row_v = xis * C * ceil_div(p.out_size[2], m);  // V of one tile row
+
+  // The band pipeline, whenever U is shared: on one thread it is just the loop over the bands
+  // (whose V is half the size of the split path's bands: 0.87 of its time on W5b and ResNet-18's
+  // layer2, 1 thread; 256 KiB or 1 MiB bands ran 1.06 and 1.15 of the 512 KiB ones).
+  // Bands of at most kPipelineBandFloats of V. With one image the tile rows are
+  // first cut into one equal contiguous share per thread, so the threads finish together, and
+  // each share into bands of max_rows from its start; only a share's last band is shorter. (Equal
+  // bands instead, e.g. W5b's 28 rows as 8 bands of 3 or 4, left the 3-row bands' 84 tiles
+  // padded to 96 GEMM columns; as 4 + 4 + 4 + 2 per share only the 2-row band pads, 56 to 64.)
+  if (u_all != nullptr) {
+    const std::int64_t max_rows = std::max<std::int64_t>(1, kPipelineBandFloats / row_v);
+    const std::int64_t shares = p.batch == 1 ? std::min<std::int64_t>(threads, tiles_h) : 1;
+    std::vector<std::pair<std::int64_t, std::int64_t>> rows;  // [ty0, ty1) of each band
+    for (std::int64_t sh = 0; sh < shares; ++sh) {
+      const std::int64_t end = tiles_h * (sh + 1) / shares;
+      for (std::int64_t ty = tiles_h * sh / shares; ty < end; ty += max_rows) {
+        rows.emplace_back(ty, std::min(end, ty + max_rows));
+      }
+    }
+    const std::int64_t bands = static_cast<std::int64_t>(rows.size());
+    const std::int64_t jobs = p.batch * bands;
+    // (Several small images, one band each, stay together below: their tiles share GEMM panels.)
+    if ((bands > 1 || p.batch == 1) && (threads == 1 || jobs >= 2 * threads)) {
+      const std::int64_t chunks = std::min<std::int64_t>(threads, jobs);
+      // The largest band's plan sizes every thread's workspace (one chunk each: serial driver).
+      std::int64_t v_floats = 0, per_chunk = 0;
+      for (const auto& [ty0, ty1] : rows) {
+        const DriverPlan d = driver_plan(band_of(p, m, 0, ty0, ty1).p, tf, true, 1);
+        v_floats = std::max(v_floats, d.v_floats);
+        per_chunk = std::max(per_chunk, d.per_chunk);
+      }
+      const std::int64_t slab = v_floats + per_chunk;
+      float* slabs = workspace(0, static_cast<std::size_t>(chunks * slab));
+      for_each_job(jobs, chunks, [&](std::int64_t chunk, std::int64_t job) {
+        const auto& [ty0, ty1] = rows[static_cast<std::size_t>(job % bands)];
+        const Band b = band_of(p, m, job / bands, ty0, ty1);
+        const DriverPlan d = driver_plan(b.p, tf, true, 1);
+        float* v = slabs + chunk * slab;
+        winograd_driver(b.p, d, x + b.x_offset, in_plane, w, u_all, bias, relu, y + b.y_offset,
+                        out_plane, v, v + v_floats);
+      });
+      return;
+    }
+  }
+
+  // Otherwise (U per unit, or too few bands for the threads) each band, or the whole batch, runs
+  // its phases split across the threads.
+  auto run = [&](const ConvParams& q, const float* xq, float* yq) {
+    const DriverPlan d = driver_plan(q, tf, u_all != nullptr, threads);
+    float* v = workspace(0, static_cast<std::size_t>(d.v_floats));
+    float* work = workspace(1, static_cast<std::size_t>(d.chunks * d.per_chunk));
+    winograd_driver(q, d, xq, in_plane, w, u_all, bias, relu, yq, out_plane, v, work);
+  };
   const std::int64_t band_rows = std::max<std::int64_t>(1, kVRangeFloats / row_v);
   if (band_rows >= tiles_h) {
-    winograd_driver(p, x, in_plane, w, u_all, bias, relu, y, out_plane);
+    run(p, x, y);
     return;
   }
   const std::int64_t bands = ceil_div(tiles_h, band_rows);
-  const std::int64_t in_h = p.in_size[1], in_w = p.in_size[2], out_w = p.out_size[2];
-  const std::int64_t pad_top = p.pad_before[1];
   for (std::int64_t n = 0; n < p.batch; ++n) {
     for (std::int64_t band = 0; band < bands; ++band) {
-      // Output rows [o0, o1) read padded rows [o0, o1 + 2), i.e. input rows
-      // [o0 - pad_top, o1 + 2 - pad_top), of which [i0, i1) exist; the rest is padding.
-      const std::int64_t ty0 = tiles_h * band / bands, ty1 = tiles_h * (band + 1) / bands;
-      const std::int64_t o0 = 2 * ty0, o1 = std::min(p.out_size[1], 2 * ty1);
-      const std::int64_t i0 = std::clamp<std::int64_t>(o0 - pad_top, 0, in_h);
-      const std::int64_t i1 = std::clamp<std::int64_t>(o1 + 2 - pad_top, i0, in_h);
-      ConvParams b = p;
-      b.batch = 1;
-      b.in_size[1] = i1 - i0;
-      b.pad_before[1] = i0 - (o0 - pad_top);
-      b.pad_after[1] = (o1 + 2 - pad_top) - i1;
-      b.out_size[1] = o1 - o0;
-      winograd_driver(b, x + n * C * in_plane + i0 * in_w, in_plane, w, u_all, bias, relu,
-                      y + n * K * out_plane + o0 * out_w, out_plane);
+      const Band b = band_of(p, m, n, tiles_h * band / bands, tiles_h * (band + 1) / bands);
+      run(b.p, x + b.x_offset, y + b.y_offset);
     }
   }
 }

@@ -1,4 +1,5 @@
-// Winograd F(2x2, 3x3) convolution for 2-d 3x3 kernels with unit stride and dilation, groups = 1.
+// Winograd F(2x2, 3x3) and F(4x4, 3x3) convolution for 2-d 3x3 kernels with unit stride and
+// dilation, groups = 1.
 //
 // Each 2x2 block of outputs ("tile") is computed from the 4x4 input patch under it in a
 // transformed domain where the 3x3 correlation becomes 16 element-wise products:
@@ -6,8 +7,17 @@
 // Summed over input channels, the 16 element-wise products are 16 independent GEMMs
 //   M[xi] (C_out x tiles) = U[xi] (C_out x C_in) * V[xi] (C_in x tiles),   xi = 0..15
 // with 16 multiply-adds per tile and channel pair instead of the direct 9 x 4 = 36: 2.25x less.
-// F(2x2) rather than F(4x4) (4x less) for accuracy: its transforms' coefficients are 0, +-1 and
-// 1/2, and the result stays within the direct path's elementwise tolerances; F(4x4)'s did not.
+// F(2x2)'s coefficients are 0, +-1 and 1/2: its result stays within a few ulps of direct
+// convolution, inside the auto path's elementwise tolerance.
+//
+// F(4x4, 3x3) (winograd4x4_impl.h) works the same way on 4x4 output tiles from 6x6 patches: 36
+// GEMMs, 4x fewer multiply-adds than direct. Its larger transform coefficients cost about 6x
+// F(2x2)'s rounding error (1e-6 to 9e-6 of max|y|): within 1e-4 of max|y|, but not within the
+// elementwise tolerance the auto path promises (tests/kernels/test_conv_kernels.py,
+// test_workload_shapes: W5b with uniform(-1, 1) data, 9 of 200704 outputs off by up to 8.6e-5
+// against 4.9e-5; the best interpolation points found, {0, +-1, 1/2, -2}, simulate at 1.3x the
+// bound). So conv_route never picks it: it runs only when asked for (ConvPath::Winograd4x4).
+// On large images it is faster (1 thread, ratio to F(2x2): 64ch 56x56 0.89, 64ch 224x224 0.76).
 //
 // Weights are transformed on every call (U is never cached: a plain module must see every weight
 // write at its next forward): all of U once per call when it fits 4 MiB, otherwise one
@@ -30,14 +40,13 @@ bool winograd_wins(const ConvParams& p);
 
 // y = conv(x, w) + bias, then ReLU if `relu`; `winograd_applies(p)` must hold. Workspaces are
 // allocated before any thread starts, so running out of memory throws std::bad_alloc here.
+// m: the output tile side, 2 for F(2x2, 3x3) or 4 for F(4x4, 3x3) (winograd4x4_impl.h).
 void conv_winograd(const ConvParams& p, const float* x, const float* w, const float* bias,
-                   bool relu, float* y);
+                   bool relu, float* y, int m = 2);
 
 // ---- the per-ISA transforms (winograd_impl.h), for the driver ----
 
-// One batch of images in tile space: tile t = (image * tiles_h + ty) * (tiles_w + 1) + tx, where
-// tx = tiles_w is a dummy column (computed, never stored) that lets every transform run over a
-// whole image's tiles as one contiguous vector loop instead of rows of a few tiles; the tile
+// One batch of images in tile space: tile t = (image * tiles_h + ty) * tiles_w + tx; the tile
 // matrices V[xi] are stored as GEMM B panels of nr tiles: element (xi, c, t) at
 // v + xi * xi_stride + (t / nr) * channels * nr + c * nr + t % nr.
 struct WinogradGeometry {
@@ -45,7 +54,7 @@ struct WinogradGeometry {
   std::int64_t in_h, in_w;      // input extents
   std::int64_t out_h, out_w;    // output extents
   std::int64_t pad_top, pad_left;
-  std::int64_t tiles_h, tiles_w;  // ceil(out / 2)
+  std::int64_t tiles_h, tiles_w;  // ceil(out / m)
   std::int64_t nr;              // GEMM B panel width
   std::int64_t xi_stride;       // floats between consecutive V[xi]
 };
@@ -56,12 +65,15 @@ struct WinogradGeometry {
 inline std::int64_t winograd_u_stride(std::int64_t channels, int mr) { return channels * mr + 16; }
 
 struct WinogradTransforms {
-  // Floats of work buffer the input / output transforms need.
-  static std::int64_t input_work(const WinogradGeometry& g) {
-    return (2 * g.tiles_h + 2 + 4 * g.tiles_h) * (2 * g.tiles_w + 2) +
-           2 * (g.tiles_h * (g.tiles_w + 1) + 1) + 16;
+  int m;  // output tile side: F(m x m, 3x3) reads (m + 2) x (m + 2) input tiles, (m + 2)^2 GEMMs
+
+  // Floats of work buffer the input transform needs: the padded plane (m * tiles_h + 2 rows) and
+  // the transform along H ((m + 2) * tiles_h rows), rows of m * (tiles_w + 1).
+  static std::int64_t input_work(const WinogradGeometry& g, int m) {
+    return (m * g.tiles_h + 2 + (m + 2) * g.tiles_h) * (m * g.tiles_w + m) + 16;
   }
-  static std::int64_t output_work(const WinogradGeometry& g) { return 12 * g.tiles_w; }
+  // Floats of work buffer the output transform of `tiles` tiles needs.
+  static std::int64_t output_work(std::int64_t tiles, int m) { return m * m * tiles; }
 
   // Channel c of one image (plane xc) into V, its tiles starting at tile index `tile0`.
   void (*input)(const WinogradGeometry& g, const float* xc, std::int64_t c, std::int64_t tile0,
@@ -72,16 +84,22 @@ struct WinogradTransforms {
   // w is the (C_out, C_in, 3, 3) weight.
   void (*weight)(const float* w, std::int64_t channels, std::int64_t k0, int rows, int mr,
                  float* u);
-  // Output transform of `count` tiles of one tile row (image plane yc, tile row ty, first tile
-  // column tx0); m points at M[0] of the first tile, xi_stride floats between M[xi]. Adds bias,
-  // then ReLU.
-  void (*output)(const WinogradGeometry& g, const float* m, std::int64_t xi_stride,
-                 std::int64_t count, std::int64_t ty, std::int64_t tx0, float* yc, float bias,
-                 bool relu, float* work);
+  // A^T M A of `count` consecutive tiles of one output channel (M[xi] of the first tile at
+  // m + xi * xs) into y4: m * m rows of `count` floats, row m * a + b holding output
+  // (m * ty + a, m * tx + b) of each tile.
+  void (*output_tiles)(const float* m, std::int64_t xs, std::int64_t count, float* y4);
+  // Tiles [tx0, tx0 + count) of tile row ty from y4 (rows ys floats apart) into the output plane
+  // yc, clipped to the output's extent, plus bias, then ReLU.
+  void (*store_tiles)(const WinogradGeometry& g, const float* y4, std::int64_t ys,
+                      std::int64_t count, std::int64_t ty, std::int64_t tx0, float* yc,
+                      float bias, bool relu);
 };
 
 WinogradTransforms winograd_transforms_generic();
 WinogradTransforms winograd_transforms_avx2();
 WinogradTransforms winograd_transforms_avx512();
+WinogradTransforms winograd4x4_transforms_generic();
+WinogradTransforms winograd4x4_transforms_avx2();
+WinogradTransforms winograd4x4_transforms_avx512();
 
 }  // namespace minimod::kernels

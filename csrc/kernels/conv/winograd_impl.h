@@ -4,13 +4,13 @@
 // Every transform is two 1-d passes (rows, then columns) written as loops over a whole row of
 // tiles with a unit-stride innermost index, so the compiler vectorises them at each path's width
 // without intrinsics:
-//   input:  the 4 input rows under each tile row -> B^T along H (contiguous in x); then each row
-//           is split into its 2 phases x = 2*tx + q, after which B^T along W is contiguous in the
-//           tile index over the whole image (with one dummy tile per row, see winograd.h).
+//   input:  the 4 input rows under each tile row -> B^T along H (contiguous in x); then B^T
+//           along W, a stride-2 loop over each tile row's tiles (deinterleaved with permutes).
 //   weight: vectorised across the mr output channels of one A panel, so its stores are the
 //           contiguous mr-float rows of the panel.
-//   output: A^T along the 4 rows of M then along its columns, contiguous in tx; then the 2x2
-//           blocks are interleaved into the output rows with bias and ReLU.
+//   output: A^T M A over a whole range of tiles of one output channel (contiguous in the tile
+//           index), then each tile row's 2x2 blocks interleaved into the output rows with bias
+//           and ReLU.
 #pragma once
 
 #include <cstdint>
@@ -31,7 +31,7 @@ namespace {
 //   A^T = [1 1 1 0; 0 1 -1 -1]
 // Every coefficient is 0, +-1 or 1/2: the transforms add only a few exact-coefficient roundings,
 // which keeps the result within a few ulps of direct convolution (F(4x4, 3x3), with coefficients
-// up to 8 and 1/24, lost 4-8x more and broke the direct path's elementwise tolerances).
+// up to 8, loses about 6x more: winograd4x4_impl.h).
 inline void bt_1d(const float* __restrict d0, const float* __restrict d1,
                   const float* __restrict d2, const float* __restrict d3, float* __restrict o0,
                   float* __restrict o1, float* __restrict o2, float* __restrict o3,
@@ -45,6 +45,62 @@ inline void bt_1d(const float* __restrict d0, const float* __restrict d1,
   }
 }
 
+// B^T along a row of 4-wide windows 2 apart: window x is q[2x .. 2x + 3].
+inline void bt_1d_stride2(const float* __restrict q, float* __restrict o0, float* __restrict o1,
+                          float* __restrict o2, float* __restrict o3, std::int64_t n) {
+  for (std::int64_t x = 0; x < n; ++x) {
+    const float a0 = q[2 * x], a1 = q[2 * x + 1], a2 = q[2 * x + 2], a3 = q[2 * x + 3];
+    o0[x] = a0 - a2;
+    o1[x] = a1 + a2;
+    o2[x] = a2 - a1;
+    o3[x] = a1 - a3;
+  }
+}
+
+#if defined(__AVX512F__)
+// The lanes [0, k) of a 16-lane mask (k clamped to [0, 16]).
+inline __mmask16 lanes_below(std::int64_t k) {
+  return k <= 0 ? __mmask16{0} : k >= 16 ? __mmask16{0xFFFF} : static_cast<__mmask16>((1u << k) - 1);
+}
+
+// bt_1d_stride2 with explicit AVX-512: the short rows of a band (a few dozen tiles, often cut at
+// a panel boundary) left the compiled loop mostly in its scalar tail. Per 16 tiles: four masked
+// loads (no read past q[2n + 1]), two-source permutes for the even / odd windows, masked stores.
+inline void bt_1d_stride2_avx512(const float* q, float* o0, float* o1, float* o2, float* o3,
+                                 std::int64_t n) {
+  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+  for (std::int64_t x = 0; x < n; x += 16) {
+    const std::int64_t lanes = n - x < 16 ? n - x : 16;
+    const std::int64_t need = 2 * lanes + 2;  // floats p[0 .. need) are read
+    const float* p = q + 2 * x;
+    const __m512 a = _mm512_maskz_loadu_ps(lanes_below(need), p);
+    const __m512 b = _mm512_maskz_loadu_ps(lanes_below(need - 16), p + 16);
+    const __m512 c = _mm512_maskz_loadu_ps(lanes_below(need - 2), p + 2);
+    const __m512 d = _mm512_maskz_loadu_ps(lanes_below(need - 18), p + 18);
+    const __m512 a0 = _mm512_permutex2var_ps(a, even, b), a1 = _mm512_permutex2var_ps(a, odd, b);
+    const __m512 a2 = _mm512_permutex2var_ps(c, even, d), a3 = _mm512_permutex2var_ps(c, odd, d);
+    const __mmask16 m = lanes_below(lanes);
+    _mm512_mask_storeu_ps(o0 + x, m, _mm512_sub_ps(a0, a2));
+    _mm512_mask_storeu_ps(o1 + x, m, _mm512_add_ps(a1, a2));
+    _mm512_mask_storeu_ps(o2 + x, m, _mm512_sub_ps(a2, a1));
+    _mm512_mask_storeu_ps(o3 + x, m, _mm512_sub_ps(a1, a3));
+  }
+}
+
+// One zero-padded plane row: L floats, input columns [0, n) of src at [lead, lead + n), zeros
+// elsewhere, by masked loads (zeroing lanes outside the input) and stores, without the three
+// libc calls per row the generic build makes.
+inline void padded_row_avx512(const float* src, std::int64_t lead, std::int64_t n, float* row,
+                              std::int64_t L) {
+  for (std::int64_t j = 0; j < L; j += 16) {
+    const __mmask16 valid = static_cast<__mmask16>(lanes_below(lead + n - j) & ~lanes_below(lead - j));
+    const __m512 v = valid ? _mm512_maskz_loadu_ps(valid, src + (j - lead)) : _mm512_setzero_ps();
+    _mm512_mask_storeu_ps(row + j, lanes_below(L - j), v);
+  }
+}
+#endif
+
 inline void at_1d(const float* __restrict m0, const float* __restrict m1,
                   const float* __restrict m2, const float* __restrict m3, float* __restrict o0,
                   float* __restrict o1, std::int64_t n) {
@@ -56,12 +112,10 @@ inline void at_1d(const float* __restrict m0, const float* __restrict m1,
 
 void winograd_input_impl(const WinogradGeometry& g, const float* xc, std::int64_t c,
                          std::int64_t tile0, float* v, float* work) {
-  const std::int64_t TH = g.tiles_h, TW = g.tiles_w, pitch = TW + 1;  // + the dummy tile column
+  const std::int64_t TH = g.tiles_h, TW = g.tiles_w;
   const std::int64_t L = 2 * TW + 2, Hp = 2 * TH + 2, nr = g.nr;
-  const std::int64_t tiles = TH * pitch;
   float* plane = work;             // the zero-padded input plane, Hp rows of L
   float* tmp = plane + Hp * L;     // B^T along H: [i][ty][x], 4 * TH rows of L
-  float* ph = tmp + 4 * TH * L;    // one i: the 2 phases x = 2*tx + q, [q][ty * pitch + tx]
   const std::int64_t lead = g.pad_left < L ? g.pad_left : L;  // zeros before input column 0
   for (std::int64_t y = 0; y < Hp; ++y) {
     float* row = plane + y * L;
@@ -72,9 +126,13 @@ void winograd_input_impl(const WinogradGeometry& g, const float* xc, std::int64_
     }
     std::int64_t n = g.in_w;
     if (lead + n > L) n = L - lead;
+#if defined(__AVX512F__)
+    padded_row_avx512(xc + ih * g.in_w, lead, n, row, L);
+#else
     std::memset(row, 0, sizeof(float) * lead);
     std::memcpy(row + lead, xc + ih * g.in_w, sizeof(float) * n);
     std::memset(row + lead + n, 0, sizeof(float) * (L - lead - n));
+#endif
   }
   const std::int64_t is = TH * L;
   for (std::int64_t ty = 0; ty < TH; ++ty) {
@@ -82,29 +140,25 @@ void winograd_input_impl(const WinogradGeometry& g, const float* xc, std::int64_
     float* t = tmp + ty * L;
     bt_1d(r, r + L, r + 2 * L, r + 3 * L, t, t + is, t + 2 * is, t + 3 * is, L);
   }
-  const std::int64_t P = tiles + 1;  // phase length (+1: the last tile reads one past its row)
+  // Tile (ty, tx) reads tmp_i[ty * L + 2 * tx + j], j = 0..3: B^T along W is a stride-2 loop
+  // over each tile row, written straight into the B panels (tile ty * TW + tx of this image is
+  // tile tile0 + ty * TW + tx of the batch), cut where a row crosses a panel boundary.
   const std::int64_t panel_stride = g.channels * nr;
   const std::int64_t xs = g.xi_stride;
   for (int i = 0; i < 4; ++i) {
     for (std::int64_t ty = 0; ty < TH; ++ty) {
-      const float* t = tmp + (i * TH + ty) * L;
-      float* q0 = ph + ty * pitch;
-      for (std::int64_t tx = 0; tx <= TW; ++tx) {
-        q0[tx] = t[2 * tx];
-        q0[P + tx] = t[2 * tx + 1];
+      const float* ti = tmp + i * is + ty * L;
+      for (std::int64_t tx = 0; tx < TW;) {
+        const std::int64_t bt = tile0 + ty * TW + tx, lane = bt % nr;
+        const std::int64_t n = lane + (TW - tx) < nr ? TW - tx : nr - lane;
+        float* d = v + (bt / nr) * panel_stride + c * nr + lane + i * 4 * xs;
+#if defined(__AVX512F__)
+        bt_1d_stride2_avx512(ti + 2 * tx, d, d + xs, d + 2 * xs, d + 3 * xs, n);
+#else
+        bt_1d_stride2(ti + 2 * tx, d, d + xs, d + 2 * xs, d + 3 * xs, n);
+#endif
+        tx += n;
       }
-    }
-    ph[tiles] = 0.0f;
-    ph[P + tiles] = 0.0f;
-    // B^T along W, contiguous in the tile index, written straight into the B panels: tile t of
-    // this image is tile tile0 + t of the batch.
-    for (std::int64_t t = 0; t < tiles;) {
-      const std::int64_t bt = tile0 + t, lane = bt % nr;
-      const std::int64_t n = lane + (tiles - t) < nr ? tiles - t : nr - lane;
-      float* d = v + (bt / nr) * panel_stride + c * nr + lane + i * 4 * xs;
-      const float* q = ph + t;
-      bt_1d(q, q + P, q + 1, q + P + 1, d, d + xs, d + 2 * xs, d + 3 * xs, n);
-      t += n;
     }
   }
 }
@@ -183,37 +237,54 @@ void winograd_weight_impl(const float* w, std::int64_t channels, std::int64_t k0
   }
 }
 
-void winograd_output_impl(const WinogradGeometry& g, const float* m, std::int64_t xs,
-                          std::int64_t count, std::int64_t ty, std::int64_t tx0, float* yc,
-                          float bias, bool relu, float* work) {
+// A^T M A for `count` tiles at once: one loop over the tiles with the 16 M[xi] streams in and the
+// 4 output streams out (2 x 2 outputs per tile), long enough to vectorise well.
+void winograd_output_tiles_impl(const float* __restrict m, std::int64_t xs, std::int64_t count,
+                                float* __restrict y4) {
+  const float* m0 = m;
+  float* __restrict y0 = y4;
+  float* __restrict y1 = y4 + count;
+  float* __restrict y2 = y4 + 2 * count;
+  float* __restrict y3 = y4 + 3 * count;
+  for (std::int64_t x = 0; x < count; ++x) {
+    float z0[4], z1[4];
+    for (int j = 0; j < 4; ++j) {
+      const float a0 = m0[j * xs + x], a1 = m0[(4 + j) * xs + x];
+      const float a2 = m0[(8 + j) * xs + x], a3 = m0[(12 + j) * xs + x];
+      z0[j] = a0 + a1 + a2;
+      z1[j] = a1 - a2 - a3;
+    }
+    y0[x] = z0[0] + z0[1] + z0[2];
+    y1[x] = z0[1] - z0[2] - z0[3];
+    y2[x] = z1[0] + z1[1] + z1[2];
+    y3[x] = z1[1] - z1[2] - z1[3];
+  }
+}
+
+void winograd_store_tiles_impl(const WinogradGeometry& g, const float* y4, std::int64_t ys,
+                               std::int64_t count, std::int64_t ty, std::int64_t tx0, float* yc,
+                               float bias, bool relu) {
   const std::int64_t n = count;
-  float* Z = work;           // A^T down the rows: [a][j], 8 rows of n
-  float* Y = work + 8 * n;   // then along the columns: [a][b], 4 rows of n
-  for (int j = 0; j < 4; ++j) {
-    at_1d(m + j * xs, m + (4 + j) * xs, m + (8 + j) * xs, m + (12 + j) * xs, Z + j * n,
-          Z + (4 + j) * n, n);
-  }
-  for (int a = 0; a < 2; ++a) {
-    const float* z = Z + a * 4 * n;
-    at_1d(z, z + n, z + 2 * n, z + 3 * n, Y + a * 2 * n, Y + (a * 2 + 1) * n, n);
-  }
   const std::int64_t ow0 = 2 * tx0;
   std::int64_t full = n;  // tiles whose 2 columns are both inside the output
   if (2 * (tx0 + n) > g.out_w) full = (g.out_w - ow0) / 2;
   for (int a = 0; a < 2; ++a) {
     const std::int64_t oh = 2 * ty + a;
     if (oh >= g.out_h) break;
-    float* row = yc + oh * g.out_w + ow0;
-    const float* y0 = Y + a * 2 * n;
-    const float* y1 = y0 + n;
-    for (std::int64_t tx = 0; tx < full; ++tx) {
-      float v0 = y0[tx] + bias, v1 = y1[tx] + bias;
-      if (relu) {
-        v0 = v0 < 0.0f ? 0.0f : v0;
-        v1 = v1 < 0.0f ? 0.0f : v1;
+    float* __restrict row = yc + oh * g.out_w + ow0;
+    const float* __restrict y0 = y4 + a * 2 * ys;
+    const float* __restrict y1 = y0 + ys;
+    if (relu) {
+      for (std::int64_t tx = 0; tx < full; ++tx) {
+        const float v0 = y0[tx] + bias, v1 = y1[tx] + bias;
+        row[2 * tx] = v0 < 0.0f ? 0.0f : v0;
+        row[2 * tx + 1] = v1 < 0.0f ? 0.0f : v1;
       }
-      row[2 * tx] = v0;
-      row[2 * tx + 1] = v1;
+    } else {
+      for (std::int64_t tx = 0; tx < full; ++tx) {
+        row[2 * tx] = y0[tx] + bias;
+        row[2 * tx + 1] = y1[tx] + bias;
+      }
     }
     if (full < n) {  // the last tile of a row with an odd width: its first column only
       float v0 = y0[full] + bias;
@@ -225,9 +296,11 @@ void winograd_output_impl(const WinogradGeometry& g, const float* m, std::int64_
 
 inline WinogradTransforms winograd_transforms_impl() {
   WinogradTransforms t;
+  t.m = 2;
   t.input = winograd_input_impl;
   t.weight = winograd_weight_impl;
-  t.output = winograd_output_impl;
+  t.output_tiles = winograd_output_tiles_impl;
+  t.store_tiles = winograd_store_tiles_impl;
   return t;
 }
 
