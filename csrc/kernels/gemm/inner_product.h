@@ -4,8 +4,8 @@
 // y[i, j] = dot(x[i, :], W[j, :]): a row of x and a row of W are both contiguous along K in the
 // layouts Linear already has, so the kernel reads them in place. The packed path (sgemm.cpp)
 // must transpose W into K x NR panels on every call (weights are never cached packed: a plain
-// module sees every write to its parameters), a full read and write of the weight matrix that at
-// M <= 64 costs about as much as the multiply itself; here every weight is read exactly once.
+// module sees every write to its parameters), and for a narrow layer (N = 10) it packs all of x
+// for one or two panels; here every weight is read exactly once and nothing is rearranged.
 //
 // Register tile: R rows of x by NW rows of W, one SIMD accumulator per pair, the whole K loop in
 // registers, then one horizontal reduction per tile (a shuffle tree that reduces 16 accumulators
@@ -13,10 +13,8 @@
 // block of NW weight rows (L1-resident, NW * K * 4 bytes), every row group of x (x stays in L2),
 // so the weights stream from memory once.
 //
-// The weight block a few blocks ahead is prefetched while the first row group runs: weights come
-// from L3 or DRAM when the model was idle for a moment (the hardware prefetchers follow one
-// stream per page, not NW interleaved row streams), and at batch 1 the kernel is nothing but
-// that stream.
+// No software prefetch: fetching the next weight block (into L1 or L2, one or two blocks ahead,
+// spread over the row groups) measured no faster with the weights in L3, and slower at batch 1.
 //
 // The caller (sgemm.cpp) splits N over threads, so each core streams only its own weight rows.
 // Each output is one fixed sequence of operations whatever the tile, M or thread count.

@@ -1,4 +1,5 @@
-// SGEMM driver: routing (small M vs packed), cache blocking, and the split across threads.
+// SGEMM driver: routing (inner-product / small M vs packed), cache blocking, and the split
+// across threads.
 //
 // The packed path has two shapes of loop nest.
 //
@@ -381,7 +382,8 @@ void packed(const GemmKernels& kt, std::int64_t M, std::int64_t N, std::int64_t 
   }
 }
 
-// The small-M path split along N (each thread reads its own rows / columns of B once).
+// The unpacked paths (inner-product, small-M) split along N (each thread reads its own rows /
+// columns of B once).
 void small_m(GemmSmallFn fn, bool nt, std::int64_t M, std::int64_t N, std::int64_t K,
              const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* c,
              std::int64_t ldc, const GemmEpilogue& ep, const GemmOptions& opt) {
@@ -417,6 +419,7 @@ void sgemm(std::int64_t M, std::int64_t N, std::int64_t K, const float* a, std::
     return;
   }
   const GemmKernels& kt = gemm_kernels();
+  // Linear's layout (x row-major, B = W^T read in place): inner_product.h has the routing rule.
   if (use_inner_product(M, N) && a_cs == 1 && b_rs == 1 && kt.inner_nt != nullptr) {
     small_m(kt.inner_nt, /*nt=*/true, M, N, K, a, a_rs, b, b_cs, c, ldc, ep, opt);
     return;
