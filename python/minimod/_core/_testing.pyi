@@ -5,7 +5,18 @@ from __future__ import annotations
 import collections.abc
 import numpy
 import typing
-__all__: list[str] = ['conv_nd', 'conv_path', 'fma_peak_gflops', 'gemm_config', 'sgemm']
+__all__: list[str] = ['conv_affine', 'conv_bn_fused_runs', 'conv_nd', 'conv_path', 'fma_peak_gflops', 'gemm_config', 'sgemm']
+def conv_affine(input: typing.Any, weight: typing.Any, scale: typing.Any, shift: typing.Any, stride: typing.Any, padding: typing.Any, dilation: typing.Any, groups: typing.Any, relu: bool = False, path: str = 'auto') -> numpy.ndarray:
+    """
+    y = conv(input, weight) * scale[c] + shift[c] (then ReLU) through a forced path (auto, reference,
+    gemm_1x1, shift_gemm, depthwise, im2col_gemm or winograd): the scaled epilogue of the fused
+    Conv -> BatchNorm runs. stride/padding/dilation are ints or tuples; ValueError when the call is
+    not plain or the path does not apply.
+    """
+def conv_bn_fused_runs() -> int:
+    """
+    How many Conv -> BatchNorm [-> ReLU] runs Sequential has computed fused so far.
+    """
 def conv_nd(input: typing.Any, weight: typing.Any, bias: typing.Any, stride: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], pad_before: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], pad_after: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], dilation: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], groups: typing.SupportsInt | typing.SupportsIndex, relu: bool = False, path: str = 'auto') -> numpy.ndarray:
     """
     conv_nd through a forced path: auto, reference (naive loops), gemm_1x1, shift_gemm, depthwise, im2col_gemm or winograd (ValueError when the path does not apply).
