@@ -32,6 +32,7 @@
 #include "core/storage.h"
 #include "kernels/conv/conv.h"
 #include "kernels/norm/batchnorm.h"
+#include "kernels/pool/pool.h"
 #include "runtime/fp_mode.h"
 
 namespace py = pybind11;
@@ -323,6 +324,9 @@ struct FusionState {
   PyTypeObject* conv_types[3] = {};  // Conv1d, Conv2d, Conv3d
   PyTypeObject* bn_types[3] = {};    // BatchNorm1d, 2d, 3d (same dimension as the conv)
   PyTypeObject* relu_type = nullptr;
+  PyTypeObject* maxpool2d_type = nullptr;
+  PyObject* maxpool2d_forward = nullptr;
+  bool fuse_pool = true;  // tests and benchmarks can turn the MaxPool2d step off
   // Class attributes as they were at install: a class patched since is not fused.
   PyObject* conv_methods[3][2] = {};  // forward, _conv_forward
   PyObject* bn_methods[3][2] = {};    // forward, _check_input_dim
@@ -346,6 +350,9 @@ struct FusionState {
   PyObject* n_running_mean = nullptr;
   PyObject* n_running_var = nullptr;
   PyObject* n_eps = nullptr;
+  PyObject* n_kernel_size = nullptr;
+  PyObject* n_ceil_mode = nullptr;
+  PyObject* n_return_indices = nullptr;
 };
 
 FusionState g_fusion;
@@ -408,10 +415,40 @@ int type_index(PyTypeObject* const* types, PyTypeObject* type) {
   return -1;
 }
 
+// The window of a MaxPool2d whose forward is a plain unpadded, undilated pooling without
+// indices: true with *w filled (kernel and stride >= 1), false for anything else.
+bool plain_maxpool(PyObject* pool, Pool2dWindow* w) {
+  const FusionState& st = g_fusion;
+  Attr k(pool, st.n_kernel_size), s(pool, st.n_stride), pad(pool, st.n_padding),
+      dil(pool, st.n_dilation), ceil(pool, st.n_ceil_mode), idx(pool, st.n_return_indices);
+  if (!k.v || !s.v || !pad.v || !dil.v || !ceil.v || !idx.v) {
+    PyErr_Clear();
+    return false;
+  }
+  std::int64_t kk[2], ss[2], pp[2], dd[2];
+  if (ceil.v != Py_False || idx.v != Py_False || !plain_ints(k.v, 2, kk) || !plain_ints(s.v, 2, ss) ||
+      !plain_ints(pad.v, 2, pp) || !plain_ints(dil.v, 2, dd)) {
+    return false;
+  }
+  if (pp[0] != 0 || pp[1] != 0 || dd[0] != 1 || dd[1] != 1) return false;
+  if (kk[0] < 1 || kk[1] < 1 || ss[0] < 1 || ss[1] < 1) return false;
+  *w = Pool2dWindow{kk[0], kk[1], ss[0], ss[1], 0, 0, 1, 1};
+  return true;
+}
+
+// Grow-only scratch for the conv output a fused max pool reads (per thread: no page faults and
+// no allocation in steady state, and it stays in cache between calls).
+float* pool_scratch(std::size_t n) {
+  thread_local std::vector<float> buf;
+  if (buf.size() < n) buf.resize(n);
+  return buf.data();
+}
+
 // Runs conv -> bn [-> relu] on x as one convolution. Returns a new reference with *fused = true,
 // or nullptr with *fused = false when the run is not plain (nothing was computed; the caller
 // calls the modules one by one), or nullptr with an error set.
-PyObject* try_fused(PyObject* conv, PyObject* bn, bool relu, int nd, PyObject* x, bool* fused) {
+PyObject* try_fused(PyObject* conv, PyObject* bn, bool relu, int nd, PyObject* x, bool* fused,
+                    const Pool2dWindow* pool = nullptr, bool* pooled = nullptr) {
   const FusionState& st = g_fusion;
   *fused = false;
   Attr mode(conv, st.n_padding_mode);
@@ -441,6 +478,9 @@ PyObject* try_fused(PyObject* conv, PyObject* bn, bool relu, int nd, PyObject* x
     shift[i] = static_cast<float>(t);
     if (!std::isfinite(scale[i]) || !std::isfinite(shift[i])) return nullptr;
   }
+  // A window larger than the conv output: the pool runs on its own (and raises its error).
+  if (pool != nullptr && (p.out_size[1] < pool->kh || p.out_size[2] < pool->kw)) pool = nullptr;
+  if (pooled != nullptr) *pooled = pool != nullptr;
   *fused = true;
   ++g_fusion.fused_runs;
   try {
@@ -448,6 +488,23 @@ PyObject* try_fused(PyObject* conv, PyObject* bn, bool relu, int nd, PyObject* x
     ep.scale = scale.data();
     ep.bias = shift.data();
     ep.relu = relu;
+    if (pool != nullptr) {
+      // The conv output goes to scratch and the max pool writes the result: the conv output is
+      // never a fresh array, and the pool reads it from cache.
+      const std::int64_t H = p.out_size[1], W = p.out_size[2];
+      const std::int64_t oh = (H - pool->kh) / pool->sh + 1, ow = (W - pool->kw) / pool->sw + 1;
+      std::int64_t dims[4] = {p.batch, p.out_channels, oh, ow};
+      py::object out = new_output(4, dims);
+      float* y = data_of(out.ptr());
+      const float* xp = data_of(x);
+      const float* wp = data_of(w.v);
+      py::gil_scoped_release nogil;
+      KernelFpScope fp;
+      float* tmp = pool_scratch(static_cast<std::size_t>(p.batch * p.out_channels * H * W));
+      kernels::conv_forward(p, xp, wp, ep, tmp);
+      max_pool2d_f32(tmp, y, nullptr, p.batch * p.out_channels, H, W, oh, ow, *pool);
+      return out.release().ptr();
+    }
     return run_conv(p, x, w.v, ep).release().ptr();
   } catch (...) {
     npy::try_translate_exceptions();
@@ -496,14 +553,30 @@ PyObject* sequential_forward(PyObject*, PyObject* const* args, Py_ssize_t nargsf
         Py_DECREF(x);
         return nullptr;
       }
+      // ... [-> MaxPool2d] after a 2-d run with its ReLU, when the pool fits (a window that
+      // fits the conv output).
+      Pool2dWindow window;
+      bool pool = false;
+      if (ok == 1 && relu == 1 && ci == 1 && st.fuse_pool && i + 3 < n) {
+        PyObject* mp = PyTuple_GET_ITEM(modules, i + 3);
+        if (Py_TYPE(mp) == st.maxpool2d_type) {
+          PyObject* mp_names[1] = {st.n_forward};
+          const int plain = plain_module(mp, mp_names, &st.maxpool2d_forward, 1);
+          if (plain < 0) {
+            Py_DECREF(x);
+            return nullptr;
+          }
+          pool = plain == 1 && plain_maxpool(mp, &window);
+        }
+      }
       if (ok == 1) {
         bool fused = false;
-        PyObject* y = try_fused(m, bn, relu == 1, ci + 1, x, &fused);
+        PyObject* y = try_fused(m, bn, relu == 1, ci + 1, x, &fused, pool ? &window : nullptr, &pool);
         if (fused) {
           Py_DECREF(x);
           if (y == nullptr) return nullptr;
           x = y;
-          i += relu == 1 ? 3 : 2;
+          i += pool ? 4 : relu == 1 ? 3 : 2;
           continue;
         }
       }
@@ -604,8 +677,8 @@ void init_conv_hotpath(py::module_& m) {
 
   m.def(
       "_install_conv_bn_fusion",
-      [](py::tuple conv_types, py::tuple bn_types, py::type relu_type, py::object module_call,
-         py::dict globals) {
+      [](py::tuple conv_types, py::tuple bn_types, py::type relu_type, py::type maxpool2d_type,
+         py::object module_call, py::dict globals) {
         FusionState& st = g_fusion;
         if (st.installed) throw py::value_error("the conv-BN fusion is already installed");
         if (conv_types.size() != 3 || bn_types.size() != 3) {
@@ -626,6 +699,9 @@ void init_conv_hotpath(py::module_& m) {
         st.n_running_mean = intern("running_mean");
         st.n_running_var = intern("running_var");
         st.n_eps = intern("eps");
+        st.n_kernel_size = intern("kernel_size");
+        st.n_ceil_mode = intern("ceil_mode");
+        st.n_return_indices = intern("return_indices");
         const char* locals[4] = {"_backward_hooks", "_backward_pre_hooks", "_forward_hooks",
                                  "_forward_pre_hooks"};
         const char* globs[4] = {"_global_backward_pre_hooks", "_global_backward_hooks",
@@ -646,12 +722,14 @@ void init_conv_hotpath(py::module_& m) {
         }
         st.relu_type = reinterpret_cast<PyTypeObject*>(relu_type.inc_ref().ptr());
         st.relu_forward = class_attr(relu_type, st.n_forward);
+        st.maxpool2d_type = reinterpret_cast<PyTypeObject*>(maxpool2d_type.inc_ref().ptr());
+        st.maxpool2d_forward = class_attr(maxpool2d_type, st.n_forward);
         st.module_call = module_call.inc_ref().ptr();
         st.globals = globals.inc_ref().ptr();
         st.installed = true;
       },
-      py::arg("conv_types"), py::arg("bn_types"), py::arg("relu_type"), py::arg("module_call"),
-      py::arg("globals"),
+      py::arg("conv_types"), py::arg("bn_types"), py::arg("relu_type"),
+      py::arg("maxpool2d_type"), py::arg("module_call"), py::arg("globals"),
       "Enable the fused Conv -> BatchNorm [-> ReLU] runs of _sequential_forward (nn-internal; "
       "installed once).");
 
@@ -659,6 +737,10 @@ void init_conv_hotpath(py::module_& m) {
   t.def(
       "conv_bn_fused_runs", [] { return g_fusion.fused_runs; },
       "How many Conv -> BatchNorm [-> ReLU] runs Sequential has computed fused so far.");
+  t.def(
+      "set_conv_bn_pool_fusion", [](bool on) { g_fusion.fuse_pool = on; }, py::arg("on"),
+      "Whether a fused Conv2d -> BatchNorm2d -> ReLU run also takes a following MaxPool2d "
+      "(default on; tests and benchmarks compare both).");
   t.def("conv_affine", &testing_conv_affine, py::arg("input"), py::arg("weight"), py::arg("scale"),
         py::arg("shift"), py::arg("stride"), py::arg("padding"), py::arg("dilation"),
         py::arg("groups"), py::arg("relu") = false, py::arg("path") = "auto", R"pbdoc(

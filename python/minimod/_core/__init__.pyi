@@ -198,7 +198,7 @@ def _has_module_getattro(cls: type) -> bool:
     """
     Whether cls uses Module's native attribute lookup (tests).
     """
-def _install_conv_bn_fusion(conv_types: tuple, bn_types: tuple, relu_type: type, module_call: typing.Any, globals: dict) -> None:
+def _install_conv_bn_fusion(conv_types: tuple, bn_types: tuple, relu_type: type, maxpool2d_type: type, module_call: typing.Any, globals: dict) -> None:
     """
     Enable the fused Conv -> BatchNorm [-> ReLU] runs of _sequential_forward (nn-internal; installed once).
     """

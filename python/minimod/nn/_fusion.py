@@ -23,11 +23,13 @@ from minimod.nn import module as _module
 from minimod.nn.layers.activation import ReLU
 from minimod.nn.layers.batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from minimod.nn.layers.conv import Conv1d, Conv2d, Conv3d
+from minimod.nn.layers.pooling import MaxPool2d
 
 _core._install_conv_bn_fusion(
     (Conv1d, Conv2d, Conv3d),
     (BatchNorm1d, BatchNorm2d, BatchNorm3d),
     ReLU,
+    MaxPool2d,
     _module.Module.__dict__["__call__"],
     vars(_module),
 )
