@@ -29,6 +29,7 @@
 
 #include "bindings/array_util.h"
 #include "bindings/bindings.h"
+#include "common/aligned.h"
 #include "core/storage.h"
 #include "kernels/conv/conv.h"
 #include "kernels/norm/batchnorm.h"
@@ -439,9 +440,13 @@ bool plain_maxpool(PyObject* pool, Pool2dWindow* w) {
 // Grow-only scratch for the conv output a fused max pool reads (per thread: no page faults and
 // no allocation in steady state, and it stays in cache between calls).
 float* pool_scratch(std::size_t n) {
-  thread_local std::vector<float> buf;
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
+  thread_local AlignedPtr<float> buf;
+  thread_local std::size_t cap = 0;
+  if (n > cap) {
+    buf = aligned_array<float>(n);
+    cap = n;
+  }
+  return buf.get();
 }
 
 // Runs conv -> bn [-> relu] on x as one convolution. Returns a new reference with *fused = true,
