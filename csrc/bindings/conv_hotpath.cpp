@@ -1,6 +1,7 @@
 // Lean call paths of the conv-network layers: Conv{1,2,3}d and BatchNorm eval forwards, and a
-// Conv -> BatchNorm (eval) [-> ReLU] run inside Sequential computed as ONE convolution whose store
-// applies BatchNorm's affine (and the ReLU).
+// Conv -> BatchNorm (eval) [-> ReLU [-> MaxPool2d]] run inside Sequential computed as ONE
+// convolution whose store applies BatchNorm's affine (and the ReLU), the pool reading its output
+// from a per-thread scratch buffer.
 //
 // Why: at batch 1 a small CNN spends as much time in per-module Python and binding work (~5 us per
 // conv or BN call through F.conv2d's checks and pybind11's casters) and in whole-tensor memory

@@ -468,11 +468,12 @@ void conv_forward(const ConvParams& p, const float* x, const float* w, const flo
 }
 
 // =================================================================================================
-// Scaled epilogue (conv + BatchNorm eval affine [+ ReLU], nn/fusion)
+// Scaled epilogue (conv + BatchNorm eval affine [+ ReLU], nn/_fusion.py)
 //
-// The GEMM paths take the scale into their microkernel store. The others compute into y with no
-// epilogue and then rescale, one output plane per task right after the plane's producers, so
-// the pass reads it from cache (batch 1: every plane of the output is in L2 anyway).
+// The GEMM paths take the scale into their microkernel store. The others (Winograd, depthwise,
+// reference) compute into y with no epilogue, then rescale the whole output in one pass right
+// after, while it is still in L2 at batch 1. (Winograd could take it in its output transform,
+// depthwise by scaling its few taps per plane, if those paths ever carry fused runs.)
 // =================================================================================================
 
 namespace {

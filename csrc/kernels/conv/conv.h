@@ -56,8 +56,8 @@ void conv_forward(const ConvParams& p, const float* x, const float* w, const flo
 // What a convolution applies to each output value acc of channel c as it stores it:
 // y = acc * scale[c] + bias[c] (scale nullptr: 1; bias nullptr: 0), then ReLU if `relu`. With
 // a scale this is BatchNorm's eval affine (and a preceding conv bias) fused into the conv
-// (nn/fusion: per call, from the live parameters). The GEMM paths apply it in the microkernel
-// store; the others in a pass over each output plane right after it is computed.
+// (nn/_fusion.py: per call, from the live parameters). The GEMM paths apply it in the
+// microkernel store; the others in one pass over the output right after computing it.
 struct ConvEpilogue {
   const float* scale = nullptr;
   const float* bias = nullptr;

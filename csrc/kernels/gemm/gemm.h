@@ -30,7 +30,7 @@ struct GemmEpilogue {
   Bias bias_kind = Bias::None;
   bool relu = false;
   // Per output row, applied to the sum before the bias: C = (A*B) * scale[i] + bias (conv with
-  // BatchNorm's eval affine fused in: nn/fusion). nullptr: no scaling.
+  // BatchNorm's eval affine fused in: nn/_fusion.py). nullptr: no scaling.
   const float* scale = nullptr;
 };
 

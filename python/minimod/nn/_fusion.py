@@ -6,7 +6,9 @@ a run as ONE convolution whose output store applies ``y = acc * s[c] + t[c]`` (t
 at every call from the live parameters and buffers. Nothing is cached, so a write to any of them
 through any route is seen by the next call; this is not weight folding (that is
 ``minimod.optimize_for_inference``). It saves the BatchNorm and ReLU memory passes, their output
-arrays and two module calls.
+arrays and two module calls. A 2-d run with its ReLU also takes a following plain ``MaxPool2d``
+(no padding, dilation 1, no ceil_mode or indices): the conv output then goes to a per-thread
+scratch buffer and only the pooled array is allocated (W3: ~4% less time than pooling apart).
 
 A run is fused only when the fusion cannot be observed: each module is exactly the library class
 (no subclass; the class's ``forward`` and the methods it calls as they were when this module was

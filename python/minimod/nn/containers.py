@@ -198,8 +198,8 @@ class Sequential(Module):
 
     def forward(self, input: Any) -> Any:  # noqa: A002
         # `for module in self: input = module(input)`, natively; an eval-mode Conv -> BatchNorm
-        # [-> ReLU] run that nothing can observe (no hooks, library classes) is computed as one
-        # convolution with BatchNorm's affine in its store (minimod.nn._fusion).
+        # [-> ReLU [-> MaxPool2d]] run that nothing can observe (no hooks, library classes) is
+        # computed as one convolution with BatchNorm's affine in its store (minimod.nn._fusion).
         return _sequential_forward(tuple(self), input)
 
     def append(self, module: Module) -> Sequential:
