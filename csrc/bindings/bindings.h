@@ -11,5 +11,6 @@ void init_module_hotpath(pybind11::module_& m);  // Module.__call__, getattr (mo
 void init_runtime(pybind11::module_& m);  // threads, CPU features (runtime.cpp)
 void init_linalg(pybind11::module_& m);   // linear, conv (linalg.cpp)
 void init_nn_ops(pybind11::module_& m);   // batch_norm, activations, pooling (nn_ops.cpp)
+void init_conv_hotpath(pybind11::module_& m);  // lean conv / BN forwards, fused runs (conv_hotpath.cpp)
 
 }  // namespace minimod::bindings

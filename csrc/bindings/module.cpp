@@ -9,4 +9,5 @@ PYBIND11_MODULE(_core, m) {
   minimod::bindings::init_runtime(m);
   minimod::bindings::init_linalg(m);
   minimod::bindings::init_nn_ops(m);
+  minimod::bindings::init_conv_hotpath(m);
 }

@@ -183,7 +183,7 @@ class Im2colPacker final : public BPacker {
 constexpr std::int64_t kSmallGemmWork = std::int64_t{1} << 22;
 
 void conv_gemm(const ConvParams& p, const float* x, const float* w, const float* bias, bool relu,
-               float* y, bool pointwise) {
+               float* y, bool pointwise, const float* scale = nullptr) {
   const std::int64_t cin_g = p.in_channels / p.groups;
   const std::int64_t cout_g = p.out_channels / p.groups;
   const std::int64_t K = cin_g * p.kernel_volume();
@@ -202,6 +202,7 @@ void conv_gemm(const ConvParams& p, const float* x, const float* w, const float*
     ep.bias = bias ? bias + g * cout_g : nullptr;
     ep.bias_kind = bias ? GemmEpilogue::Bias::PerRow : GemmEpilogue::Bias::None;
     ep.relu = relu;
+    ep.scale = scale ? scale + g * cout_g : nullptr;
     if (pointwise) {
       sgemm(cout_g, P, K, wg, K, 1, xg, in_plane, 1, yg, P, ep, opt);
     } else {
@@ -347,7 +348,7 @@ void polyphase_copy(const ConvParams& p, const ShiftGeometry& g, const float* x,
 }
 
 void conv_shift(const ConvParams& p, const float* x, const float* w, const float* bias, bool relu,
-                float* y) {
+                float* y, const float* scale = nullptr) {
   const std::int64_t cin_g = p.in_channels / p.groups;
   const std::int64_t cout_g = p.out_channels / p.groups;
   const std::int64_t K = cin_g * p.kernel_volume();
@@ -391,6 +392,7 @@ void conv_shift(const ConvParams& p, const float* x, const float* w, const float
     ep.bias = bias ? bias + gi * cout_g : nullptr;
     ep.bias_kind = bias ? GemmEpilogue::Bias::PerRow : GemmEpilogue::Bias::None;
     ep.relu = relu;
+    ep.scale = scale ? scale + gi * cout_g : nullptr;
     ShiftedRowsPacker bp(base, off.data());
     sgemm_packed_b(cout_g, g.J, K, w + gi * cout_g * K, K, 1, bp, c, ldc, ep, opt);
     if (!g.direct_out) {
@@ -465,6 +467,62 @@ void conv_forward(const ConvParams& p, const float* x, const float* w, const flo
       return;
     default:
       conv_gemm(p, x, w, bias, relu, y, /*pointwise=*/false);
+      return;
+  }
+}
+
+// =================================================================================================
+// Scaled epilogue (conv + BatchNorm eval affine [+ ReLU], nn/_fusion.py)
+//
+// The GEMM paths take the scale into their microkernel store. The others (Winograd, depthwise,
+// reference) compute into y with no epilogue, then rescale the whole output in one pass right
+// after, while it is still in L2 at batch 1. (Winograd could take it in its output transform,
+// depthwise by scaling its few taps per plane, if those paths ever carry fused runs.)
+// =================================================================================================
+
+namespace {
+
+void scale_planes(const ConvParams& p, const ConvEpilogue& ep, float* y) {
+  const std::int64_t plane = p.out_plane();
+  const std::int64_t planes = p.batch * p.out_channels;
+  auto run = [&](std::int64_t t0, std::int64_t t1) {
+    for (std::int64_t t = t0; t < t1; ++t) {
+      const std::int64_t c = t % p.out_channels;
+      const float s = ep.scale[c], b = ep.bias ? ep.bias[c] : 0.0f;
+      float* yp = y + t * plane;
+      for (std::int64_t i = 0; i < plane; ++i) {
+        const float v = yp[i] * s + b;
+        yp[i] = ep.relu && v < 0.0f ? 0.0f : v;  // NaN stays NaN, as torch's relu
+      }
+    }
+  };
+  if (get_num_threads() <= 1 || planes * plane < (std::int64_t{1} << 15)) {
+    run(0, planes);
+    return;
+  }
+  parallel_for(planes, 1, run);
+}
+
+}  // namespace
+
+void conv_forward(const ConvParams& p, const float* x, const float* w, const ConvEpilogue& ep,
+                  float* y, ConvPath path) {
+  if (ep.scale == nullptr) return conv_forward(p, x, w, ep.bias, ep.relu, y, path);
+  if (p.batch == 0 || p.out_channels == 0 || p.out_plane() == 0) return;
+  if (path == ConvPath::Auto) path = conv_route(p);
+  switch (path) {
+    case ConvPath::Gemm1x1:
+      conv_gemm(p, x, w, ep.bias, ep.relu, y, /*pointwise=*/true, ep.scale);
+      return;
+    case ConvPath::ShiftGemm:
+      conv_shift(p, x, w, ep.bias, ep.relu, y, ep.scale);
+      return;
+    case ConvPath::Im2colGemm:
+      conv_gemm(p, x, w, ep.bias, ep.relu, y, /*pointwise=*/false, ep.scale);
+      return;
+    default:  // Reference, Depthwise, Winograd: compute, then rescale
+      conv_forward(p, x, w, nullptr, false, y, path);
+      scale_planes(p, ep, y);
       return;
   }
 }

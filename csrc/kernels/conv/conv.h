@@ -54,6 +54,20 @@ bool conv_path_applies(ConvPath path, const ConvParams& p);
 void conv_forward(const ConvParams& p, const float* x, const float* w, const float* bias,
                   bool relu, float* y, ConvPath path = ConvPath::Auto);
 
+// What a convolution applies to each output value acc of channel c as it stores it:
+// y = acc * scale[c] + bias[c] (scale nullptr: 1; bias nullptr: 0), then ReLU if `relu`. With
+// a scale this is BatchNorm's eval affine (and a preceding conv bias) fused into the conv
+// (nn/_fusion.py: per call, from the live parameters). The GEMM paths apply it in the
+// microkernel store; the others in one pass over the output right after computing it.
+struct ConvEpilogue {
+  const float* scale = nullptr;
+  const float* bias = nullptr;
+  bool relu = false;
+};
+
+void conv_forward(const ConvParams& p, const float* x, const float* w, const ConvEpilogue& ep,
+                  float* y, ConvPath path = ConvPath::Auto);
+
 // Naive reference (direct loops, float64 accumulation).
 void conv_forward_ref(const ConvParams& p, const float* x, const float* w, const float* bias,
                       bool relu, float* y);

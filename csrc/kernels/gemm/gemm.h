@@ -31,6 +31,9 @@ struct GemmEpilogue {
   const float* bias = nullptr;
   Bias bias_kind = Bias::None;
   bool relu = false;
+  // Per output row, applied to the sum before the bias: C = (A*B) * scale[i] + bias (conv with
+  // BatchNorm's eval affine fused in: nn/_fusion.py). nullptr: no scaling.
+  const float* scale = nullptr;
 };
 
 // Where a pack reads its source: `rows` runs of `span` bytes, `stride` bytes apart.

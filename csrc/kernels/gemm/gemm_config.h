@@ -43,10 +43,11 @@ struct PanelCopy {
 // The part of the epilogue one microkernel call applies to its tile.
 struct UkernelTile {
   bool accumulate;        // C += A*B (a later K block); otherwise C = A*B
-  bool finish;            // the last K block: add the bias, then ReLU
+  bool finish;            // the last K block: scale, add the bias, then ReLU
   bool relu;
   const float* bias_row;  // bias of this tile's first row (per-row bias), or nullptr
   const float* bias_col;  // bias of this tile's first column (per-column bias), or nullptr
+  const float* scale_row = nullptr;  // per-row factor applied before the bias, or nullptr
   PrefetchStream pf;      // lines to fetch into L2 during the k loop
   PanelCopy copy;         // rows of the next B panel to pack during the k loop
 };

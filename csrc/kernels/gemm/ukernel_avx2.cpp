@@ -122,9 +122,10 @@ void f32_gemm_ukernel_6x16__avx2(std::int64_t kc, const float* __restrict a,
                                   : _mm256_maskload_ps(crow + v * kLanes, mask[v]));
       }
       if (t.finish) {
+        if (t.scale_row != nullptr) x = _mm256_mul_ps(x, _mm256_set1_ps(t.scale_row[r]));
         if (t.bias_row != nullptr) x = _mm256_add_ps(x, _mm256_set1_ps(t.bias_row[r]));
         x = _mm256_add_ps(x, bias_col[v]);
-        if (t.relu) x = _mm256_max_ps(x, zero);
+        if (t.relu) x = _mm256_max_ps(zero, x);  // max(0, NaN) is NaN, as torch's relu
       }
       if (full) {
         _mm256_storeu_ps(crow + v * kLanes, x);

@@ -117,9 +117,10 @@ void f32_gemm_ukernel_14x32__avx512(std::int64_t kc, const float* __restrict a,
       __m512 x = acc[r][v];
       if (t.accumulate) x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask[v], crow + v * kLanes));
       if (t.finish) {
+        if (t.scale_row != nullptr) x = _mm512_mul_ps(x, _mm512_set1_ps(t.scale_row[r]));
         if (t.bias_row != nullptr) x = _mm512_add_ps(x, _mm512_set1_ps(t.bias_row[r]));
         x = _mm512_add_ps(x, bias_col[v]);
-        if (t.relu) x = _mm512_max_ps(x, zero);
+        if (t.relu) x = _mm512_max_ps(zero, x);  // max(0, NaN) is NaN, as torch's relu
       }
       _mm512_mask_storeu_ps(crow + v * kLanes, mask[v], x);
     }

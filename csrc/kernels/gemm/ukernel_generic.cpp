@@ -18,9 +18,10 @@ constexpr int kMr = 6;
 constexpr int kNr = 8;
 
 inline float finish_value(float v, const UkernelTile& t, int r, int j) {
+  if (t.scale_row != nullptr) v *= t.scale_row[r];
   if (t.bias_row != nullptr) v += t.bias_row[r];
   if (t.bias_col != nullptr) v += t.bias_col[j];
-  if (t.relu) v = v > 0.0f ? v : 0.0f;
+  if (t.relu) v = v < 0.0f ? 0.0f : v;  // NaN stays NaN, as torch's relu
   return v;
 }
 

@@ -180,15 +180,27 @@ class Activation:
     @property
     def value(self) -> int:
         ...
+def _batch_norm_eval_or_none(input: typing.Any, running_mean: typing.Any, running_var: typing.Any, weight: typing.Any, bias: typing.Any, eps: typing.Any, ranks: int) -> typing.Any:
+    """
+    BatchNorm's eval forward for plain float32 arguments (input rank r with bit r of ranks set), else None.
+    """
 def _cgroup_cpu_limit(root: str) -> int:
     """
     The CPU limit of the cgroup quota under the filesystem root `root` (tests), 0 if none.
+    """
+def _conv_or_fallback(fallback: typing.Any, nd: typing.SupportsInt | typing.SupportsIndex) -> typing.Any:
+    """
+    f(input, weight, bias, stride, padding, dilation, groups): the native nd-d convolution for a plain batched float32 call, else fallback(...) (Conv*d's forward).
     """
 def _denormal_probe() -> float:
     ...
 def _has_module_getattro(cls: type) -> bool:
     """
     Whether cls uses Module's native attribute lookup (tests).
+    """
+def _install_conv_bn_fusion(conv_types: tuple, bn_types: tuple, relu_type: type, maxpool2d_type: type, module_call: typing.Any, globals: dict) -> None:
+    """
+    Enable the fused Conv -> BatchNorm [-> ReLU] runs of _sequential_forward (nn-internal; installed once).
     """
 def _install_module_getattro(cls: type, module_getattr: typing.Any) -> None:
     """
@@ -209,6 +221,10 @@ def _parallel_sum_test(n: typing.SupportsInt | typing.SupportsIndex, grain: typi
 def _pool_size() -> int:
     """
     Worker threads currently running (tests).
+    """
+def _sequential_forward(modules: tuple, input: typing.Any) -> typing.Any:
+    """
+    Sequential.forward over a tuple of modules, running each plain eval-mode Conv -> BatchNorm [-> ReLU] run as one fused convolution.
     """
 def _set_active_isa(name: str) -> None:
     """

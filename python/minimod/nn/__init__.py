@@ -13,3 +13,4 @@ from minimod.nn.layers.linear import *  # noqa: F403
 from minimod.nn.layers.pooling import *  # noqa: F403
 from minimod.nn.module import *  # noqa: F403
 from minimod.nn.parameter import Buffer, Parameter
+from minimod.nn import _fusion  # noqa: E402,F401  (enables Sequential's fused conv runs)

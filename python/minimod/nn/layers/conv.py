@@ -7,6 +7,7 @@ import math
 from itertools import repeat
 from typing import Any
 
+from minimod import _core
 from minimod.nn import functional as F
 from minimod.nn import init
 from minimod.nn.layers._factory import check_factory_kwargs, empty_parameter
@@ -40,6 +41,9 @@ class _ConvNd(Module):
     __constants__ = ["stride", "padding", "dilation", "groups", "padding_mode", "output_padding",
                      "in_channels", "out_channels", "kernel_size"]
     _conv = None  # F.conv1d / conv2d / conv3d, set by each subclass
+    # _conv behind a native front (csrc/bindings/conv_hotpath.cpp): a plain batched float32 call
+    # with int-tuple arguments runs the kernel directly; anything else goes to _conv itself.
+    _conv_native = None
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: tuple, stride: tuple,
                  padding: str | tuple, dilation: tuple, transposed: bool, output_padding: tuple,
@@ -127,8 +131,8 @@ class _ConvNd(Module):
         if self.padding_mode != "zeros":
             padded = F.pad(input, self._reversed_padding_repeated_twice, mode=self.padding_mode)
             return type(self)._conv(padded, weight, bias, self.stride, 0, self.dilation, self.groups)
-        return type(self)._conv(input, weight, bias, self.stride, self.padding, self.dilation,
-                                self.groups)
+        return self._conv_native(input, weight, bias, self.stride, self.padding, self.dilation,
+                                 self.groups)
 
     def forward(self, input: Any) -> Any:
         return self._conv_forward(input, self.weight, self.bias)
@@ -138,6 +142,7 @@ class Conv1d(_ConvNd):
     """1-d convolution over (N, C_in, L) or (C_in, L)."""
 
     _conv = staticmethod(F.conv1d)
+    _conv_native = _core._conv_or_fallback(F.conv1d, 1)
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
                  padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
@@ -152,6 +157,7 @@ class Conv2d(_ConvNd):
     """2-d convolution over (N, C_in, H, W) or (C_in, H, W)."""
 
     _conv = staticmethod(F.conv2d)
+    _conv_native = _core._conv_or_fallback(F.conv2d, 2)
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
                  padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
@@ -165,6 +171,7 @@ class Conv3d(_ConvNd):
     """3-d convolution over (N, C_in, D, H, W) or (C_in, D, H, W)."""
 
     _conv = staticmethod(F.conv3d)
+    _conv_native = _core._conv_or_fallback(F.conv3d, 3)
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: Any, stride: Any = 1,
                  padding: Any = 0, dilation: Any = 1, groups: int = 1, bias: bool = True,
