@@ -395,7 +395,8 @@ py::array conv_run(const ConvInputs& in, bool relu, kernels::ConvPath path) {
 kernels::ConvPath parse_conv_path(const std::string& name) {
   using kernels::ConvPath;
   for (ConvPath c : {ConvPath::Auto, ConvPath::Reference, ConvPath::Gemm1x1, ConvPath::ShiftGemm,
-                     ConvPath::Depthwise, ConvPath::Im2colGemm, ConvPath::Winograd}) {
+                     ConvPath::Depthwise, ConvPath::Im2colGemm, ConvPath::Winograd,
+                     ConvPath::ShiftGemmColumns, ConvPath::ShiftGemmPixelRows}) {
     if (name == kernels::conv_path_name(c)) return c;
   }
   throw py::value_error("unknown conv path '" + name +
