@@ -12,7 +12,6 @@
 #include "kernels/conv/im2col.h"
 #include "kernels/conv/winograd.h"
 #include "kernels/gemm/gemm.h"
-#include "kernels/gemm/pack.h"
 #include "kernels/gemm/parallel_slices.h"
 #include "runtime/parallel.h"
 
@@ -250,7 +249,7 @@ void conv_gemm(const ConvParams& p, const float* x, const float* w, const float*
 // a panel row is a straight copy: no bounds, no padding tests, and each input element is read
 // from one small copy instead of being expanded k-volume times as im2col does. The columns with
 // ow >= Wo (or oh >= Ho) are not computed: with padding the packer drops them, copying each run
-// as one segment per output row it touches (CompactShiftedRowsPacker), so the GEMM stores the
+// as one segment per output row it touches (ShiftedRowsPacker), so the GEMM stores the
 // output planes directly. (Computing them and compacting C afterwards measured 25-30% slower on
 // ResNet-18's 3x3 convs at 28x28 and 56x56: the wider C went through a scratch buffer twice.)
 //
@@ -263,124 +262,30 @@ void conv_gemm(const ConvParams& p, const float* x, const float* w, const float*
 // copy). The copy is no bigger than the padded image.
 // =================================================================================================
 
+// The shifted rows as GEMM B panels, packed by the active ISA's build (im2col.h): one contiguous
+// run per panel row, or (padding, strides) one segment per output row the panel touches.
 class ShiftedRowsPacker final : public BPacker {
  public:
-  ShiftedRowsPacker(const float* base, const std::int64_t* off) : base_(base), off_(off) {}
+  ShiftedRowsPacker(const ConvParams& p, const ShiftGeometry& g, const float* base,
+                    const std::int64_t* off)
+      : fn_(shift_rows_pack()) {
+    src_.base = base;
+    src_.off = off;
+    src_.Ho = p.out_size[1];
+    src_.Wo = p.out_size[2];
+    src_.Qh = g.Q[1];
+    src_.Qw = g.Q[2];
+    src_.contiguous = g.direct_out;
+  }
 
   void pack(std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc, int nr,
             float* dst) const override {
-    switch (nr) {
-      case 32:
-        return pack_as<32>(k0, kc, j0, nc, dst);
-      case 16:
-        return pack_as<16>(k0, kc, j0, nc, dst);
-      case 8:
-        return pack_as<8>(k0, kc, j0, nc, dst);
-      default:
-        for (std::int64_t pj = 0; pj < nc; pj += nr) {
-          const std::int64_t cols = std::min<std::int64_t>(nr, nc - pj);
-          for (std::int64_t k = 0; k < kc; ++k) {
-            float* d = dst + pj * kc + k * nr;
-            const float* s = base_ + off_[k0 + k] + j0 + pj;
-            for (std::int64_t i = 0; i < nr; ++i) d[i] = i < cols ? s[i] : 0.0f;
-          }
-        }
-    }
+    fn_(src_, k0, kc, j0, nc, nr, dst);
   }
 
  private:
-  template <int NR>
-  void pack_as(std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc,
-               float* dst) const {
-    for (std::int64_t pj = 0; pj < nc; pj += NR) {
-      const std::int64_t cols = std::min<std::int64_t>(NR, nc - pj);
-      const float* src = base_ + j0 + pj;
-      float* d = dst + pj * kc;
-      for (std::int64_t k = 0; k < kc; ++k) copy_panel_row<NR>(d + k * NR, src + off_[k0 + k], cols);
-    }
-  }
-
-  const float* base_;
-  const std::int64_t* off_;  // per GEMM row k: where its run starts in the padded image
-};
-
-// The shifted rows with the discarded phase columns left out: B column j is real output pixel j
-// (j = (od*Ho + oh)*Wo + ow), read from phase position (od*Qh + oh)*Qw + ow of each run. A panel
-// of NR columns is then a few segments (one per output row it touches), the same for every k, so
-// the GEMM writes the output planes directly: no columns computed to be dropped, and no second
-// pass copying the kept ones out of a scratch C.
-class CompactShiftedRowsPacker final : public BPacker {
- public:
-  CompactShiftedRowsPacker(const ConvParams& p, const ShiftGeometry& g, const float* base,
-                           const std::int64_t* off)
-      : base_(base), off_(off), Ho_(p.out_size[1]), Wo_(p.out_size[2]), Qh_(g.Q[1]), Qw_(g.Q[2]) {}
-
-  void pack(std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc, int nr,
-            float* dst) const override {
-    switch (nr) {
-      case 32:
-        return pack_as<32>(k0, kc, j0, nc, dst);
-      case 16:
-        return pack_as<16>(k0, kc, j0, nc, dst);
-      case 8:
-        return pack_as<8>(k0, kc, j0, nc, dst);
-      default:
-        for (std::int64_t pj = 0; pj < nc; pj += nr) {
-          const std::int64_t cols = std::min<std::int64_t>(nr, nc - pj);
-          for (std::int64_t k = 0; k < kc; ++k) {
-            float* d = dst + pj * kc + k * nr;
-            const float* s = base_ + off_[k0 + k];
-            for (std::int64_t i = 0; i < nr; ++i) d[i] = i < cols ? s[position(j0 + pj + i)] : 0.0f;
-          }
-        }
-    }
-  }
-
- private:
-  std::int64_t position(std::int64_t j) const {
-    const std::int64_t ow = j % Wo_, r = j / Wo_;
-    return ((r / Ho_) * Qh_ + r % Ho_) * Qw_ + ow;
-  }
-
-  template <int NR>
-  void pack_as(std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc,
-               float* dst) const {
-    struct Segment {
-      int to, len;
-      std::int64_t from;
-    };
-    for (std::int64_t pj = 0; pj < nc; pj += NR) {
-      const int cols = static_cast<int>(std::min<std::int64_t>(NR, nc - pj));
-      Segment seg[NR];
-      int nseg = 0;
-      for (int filled = 0; filled < cols;) {
-        const std::int64_t j = j0 + pj + filled;
-        const int len = static_cast<int>(std::min<std::int64_t>(Wo_ - j % Wo_, cols - filled));
-        seg[nseg++] = {filled, len, position(j)};
-        filled += len;
-      }
-      float* d = dst + pj * kc;
-      if (nseg == 1) {  // one output row: a plain shifted run
-        for (std::int64_t k = 0; k < kc; ++k)
-          copy_panel_row<NR>(d + k * NR, base_ + off_[k0 + k] + seg[0].from, cols);
-        continue;
-      }
-      for (std::int64_t k = 0; k < kc; ++k) {
-        const float* src = base_ + off_[k0 + k];
-        float* row = d + k * NR;
-        for (int i = 0; i < nseg; ++i) {
-          const float* s = src + seg[i].from;
-          float* o = row + seg[i].to;
-          for (int t = 0; t < seg[i].len; ++t) o[t] = s[t];
-        }
-        for (int i = cols; i < NR; ++i) row[i] = 0.0f;
-      }
-    }
-  }
-
-  const float* base_;
-  const std::int64_t* off_;
-  std::int64_t Ho_, Wo_, Qh_, Qw_;
+  ShiftRows src_;
+  ShiftRowsPackFn fn_;
 };
 
 // Grow-only per-thread scratch (padded copies, uncompacted outputs): no allocation and no page
@@ -513,14 +418,9 @@ void conv_shift_columns(const ConvParams& p, const float* x, const float* w, con
     ep.bias_kind = bias ? GemmEpilogue::Bias::PerRow : GemmEpilogue::Bias::None;
     ep.relu = relu;
     // The GEMM columns are the output pixels (no phase columns to drop): the packer reads the
-    // runs whole when they are the output rows themselves, else compacts them.
-    if (g.direct_out) {
-      ShiftedRowsPacker bp(base, off.data());
-      sgemm_packed_b(cout_g, P, K, w + gi * cout_g * K, K, 1, bp, yg, P, ep, opt);
-    } else {
-      CompactShiftedRowsPacker bp(p, g, base, off.data());
-      sgemm_packed_b(cout_g, P, K, w + gi * cout_g * K, K, 1, bp, yg, P, ep, opt);
-    }
+    // runs whole when they are the output rows themselves, else one segment per output row.
+    ShiftedRowsPacker bp(p, g, base, off.data());
+    sgemm_packed_b(cout_g, P, K, w + gi * cout_g * K, K, 1, bp, yg, P, ep, opt);
   };
 
   if (outer) {
