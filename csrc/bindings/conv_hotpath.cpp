@@ -617,17 +617,11 @@ PyObject* class_attr(py::handle type, PyObject* name) {
 py::array testing_conv_affine(py::handle x_in, py::handle w_in, py::object scale, py::object shift,
                               py::object stride, py::object padding, py::object dilation,
                               py::object groups, bool relu, const std::string& path_name) {
-  using kernels::ConvPath;
-  ConvPath path = ConvPath::Auto;
-  bool known = false;
-  for (ConvPath c : {ConvPath::Auto, ConvPath::Reference, ConvPath::Gemm1x1, ConvPath::ShiftGemm,
-                     ConvPath::Depthwise, ConvPath::Im2colGemm, ConvPath::Winograd}) {
-    if (path_name == kernels::conv_path_name(c)) {
-      path = c;
-      known = true;
-    }
+  kernels::ConvPath path;
+  if (!kernels::conv_path_from_name(path_name.c_str(), &path)) {
+    throw py::value_error("unknown conv path '" + path_name + "': expected one of " +
+                          kernels::conv_path_names());
   }
-  if (!known) throw py::value_error("unknown conv path '" + path_name + "'");
   py::object x = require_f32(x_in, "conv_affine");
   py::object w = require_f32(w_in, "conv_affine");
   py::object s = require_f32(scale, "conv_affine");

@@ -394,15 +394,12 @@ py::array conv_run(const ConvInputs& in, bool relu, kernels::ConvPath path) {
 }
 
 kernels::ConvPath parse_conv_path(const std::string& name) {
-  using kernels::ConvPath;
-  for (ConvPath c : {ConvPath::Auto, ConvPath::Reference, ConvPath::Gemm1x1, ConvPath::ShiftGemm,
-                     ConvPath::Depthwise, ConvPath::Im2colGemm, ConvPath::Winograd,
-                     ConvPath::Winograd4x4}) {
-    if (name == kernels::conv_path_name(c)) return c;
+  kernels::ConvPath path;
+  if (!kernels::conv_path_from_name(name.c_str(), &path)) {
+    throw py::value_error("unknown conv path '" + name + "': expected one of " +
+                          kernels::conv_path_names());
   }
-  throw py::value_error("unknown conv path '" + name +
-                        "': expected auto, reference, gemm_1x1, shift_gemm, depthwise, "
-                        "im2col_gemm, winograd or winograd4x4");
+  return path;
 }
 
 // --- test-only entry points ------------------------------------------------------------------
@@ -545,8 +542,9 @@ transposes, slices and negative strides are read in place: this tests the packin
       py::arg("input"), py::arg("weight"), py::arg("bias"), py::arg("stride"),
       py::arg("pad_before"), py::arg("pad_after"), py::arg("dilation"), py::arg("groups"),
       py::arg("relu") = false, py::arg("path") = "auto",
-      "conv_nd through a forced path: auto, reference (naive loops), gemm_1x1, shift_gemm, "
-      "depthwise, im2col_gemm, winograd or winograd4x4 (ValueError when the path does not apply).");
+      "conv_nd through a forced path: auto, reference (naive loops), gemm_1x1, shift_gemm "
+      "(shift_gemm_columns / shift_gemm_pixel_rows: one orientation), depthwise, im2col_gemm, "
+      "winograd or winograd4x4 (ValueError when the path does not apply).");
   t.def(
       "conv_path",
       [](const py::handle& x, const py::handle& w, const std::vector<std::int64_t>& stride,

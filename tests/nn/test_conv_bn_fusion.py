@@ -92,6 +92,7 @@ CASES = [
     (2, 8, 12, 3, 2, 1, 2, 4, 15, "shift_gemm"),
     (1, 4, 6, 5, 2, 2, 1, 2, 40, "shift_gemm"),
     (3, 3, 5, 3, 1, 1, 1, 1, 6, "shift_gemm"),
+    (2, 32, 48, 3, 1, 1, 1, 1, 7, "shift_gemm"),  # a 7x7 plane: the pixels-as-rows orientation
 ]
 
 
@@ -136,7 +137,8 @@ def test_affine_false_and_batch_one():
     np.testing.assert_allclose(out, run_ref(seq[0], seq[1], True, x), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("path", ["reference", "gemm_1x1", "shift_gemm", "depthwise", "im2col_gemm", "winograd"])
+@pytest.mark.parametrize("path", ["reference", "gemm_1x1", "shift_gemm", "shift_gemm_columns", "shift_gemm_pixel_rows",
+                                  "depthwise", "im2col_gemm", "winograd", "winograd4x4"])
 def test_conv_affine_every_forced_path(path):
     rng = np.random.default_rng(3)
     if path == "gemm_1x1":

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
+#include <functional>
 #include <vector>
 
 #include "common/aligned.h"
@@ -11,7 +13,6 @@
 #include "kernels/conv/im2col.h"
 #include "kernels/conv/winograd.h"
 #include "kernels/gemm/gemm.h"
-#include "kernels/gemm/pack.h"
 #include "kernels/gemm/parallel_slices.h"
 #include "runtime/parallel.h"
 
@@ -33,7 +34,10 @@ namespace minimod::kernels {
 //   strides <= 64 (and a kernel of more than one tap    ShiftGemm   per (n, g): GEMM on a zero-
 //     if strided), and the phase-coordinate output                  padded (and, if strided,
 //     grid at most twice the real one                               polyphase) copy; B row k is
-//                                                                   the copy shifted by tap k
+//                                                                   the copy shifted by tap k;
+//                                                                   small planes (>= 20% ragged
+//                                                                   columns) swap the operands:
+//                                                                   pixels as GEMM rows
 //   anything else (strided 1x1, or a padded grid over   Im2colGemm  per (n, g): W_g * im2col(X_g),
 //     twice the real one: large dilation and padding                the im2col panels packed
 //     on small images)                                              straight from the image
@@ -112,6 +116,18 @@ bool shift_applies(const ConvParams& p) {
          shift_geometry(p).J <= 2 * p.out_plane();
 }
 
+// Which orientation the shifted-row GEMM takes (the sections "Shifted-row GEMM" and "pixels as
+// GEMM rows" below): pixels as rows when the column orientation would compute at least 20% more
+// columns than there are outputs (P rounded up to whole 16-float vectors), and the gathered
+// im2col^T stays a modest buffer (<= 4 MiB). Measured on AVX-512, 1 thread, pixel rows / columns:
+// 512ch 7x7 (31% waste) 0.83; 64->128 8x8 (none) 1.16, 32->64 16x16 1.35, 256ch 14x14 (6%) 1.01.
+bool shift_pixel_rows_wins(const ConvParams& p) {
+  const std::int64_t K = p.in_channels / p.groups * p.kernel_volume();
+  const std::int64_t P = p.out_plane();
+  const std::int64_t computed = (P + 15) / 16 * 16;
+  return 5 * computed >= 6 * P && K * P <= (std::int64_t{1} << 20);
+}
+
 }  // namespace
 
 const char* conv_path_name(ConvPath path) {
@@ -130,9 +146,40 @@ const char* conv_path_name(ConvPath path) {
       return "winograd";
     case ConvPath::Winograd4x4:
       return "winograd4x4";
+    case ConvPath::ShiftGemmColumns:
+      return "shift_gemm_columns";
+    case ConvPath::ShiftGemmPixelRows:
+      return "shift_gemm_pixel_rows";
     default:
       return "auto";
   }
+}
+
+namespace {
+constexpr ConvPath kAllPaths[] = {ConvPath::Auto,        ConvPath::Reference,
+                                  ConvPath::Gemm1x1,     ConvPath::ShiftGemm,
+                                  ConvPath::ShiftGemmColumns, ConvPath::ShiftGemmPixelRows,
+                                  ConvPath::Depthwise,   ConvPath::Im2colGemm,
+                                  ConvPath::Winograd,    ConvPath::Winograd4x4};
+}  // namespace
+
+bool conv_path_from_name(const char* name, ConvPath* path) {
+  for (ConvPath c : kAllPaths) {
+    if (std::strcmp(name, conv_path_name(c)) == 0) {
+      *path = c;
+      return true;
+    }
+  }
+  return false;
+}
+
+const char* conv_path_names() {
+  static const std::string names = [] {
+    std::string s;
+    for (ConvPath c : kAllPaths) s += (s.empty() ? "" : ", ") + std::string(conv_path_name(c));
+    return s;
+  }();
+  return names.c_str();
 }
 
 ConvPath conv_route(const ConvParams& p) {
@@ -150,6 +197,8 @@ bool conv_path_applies(ConvPath path, const ConvParams& p) {
     case ConvPath::Depthwise:
       return is_depthwise(p);
     case ConvPath::ShiftGemm:
+    case ConvPath::ShiftGemmColumns:
+    case ConvPath::ShiftGemmPixelRows:
       return shift_strides_ok(p);
     case ConvPath::Winograd:
     case ConvPath::Winograd4x4:
@@ -230,9 +279,11 @@ void conv_gemm(const ConvParams& p, const float* x, const float* w, const float*
 // k = (c, kd, kh, kw) then reads padded[j + off(k)] with off(k) = c*plane + (kd*dd*Hp + kh*dh)*Wp
 // + kw*dw, so row k of B is the contiguous run of the padded image that starts at off(k). Packing
 // a panel row is a straight copy: no bounds, no padding tests, and each input element is read
-// from one small copy instead of being expanded k-volume times as im2col does. The price is the
-// columns with ow >= Wo (or oh >= Ho), computed and dropped when the output is compacted
-// (Wp/Wo - 1 of the work: 3.6% for a 3x3 'same' conv at 56x56), and the padded copy itself.
+// from one small copy instead of being expanded k-volume times as im2col does. The columns with
+// ow >= Wo (or oh >= Ho) are not computed: with padding the packer drops them, copying each run
+// as one segment per output row it touches (ShiftedRowsPacker), so the GEMM stores the
+// output planes directly. (Computing them and compacting C afterwards measured 25-30% slower on
+// ResNet-18's 3x3 convs at 28x28 and 56x56: the wider C went through a scratch buffer twice.)
 //
 // Strides reduce to the same thing on a polyphase copy: with stride s, output ow reads padded
 // column s*ow + kw*dw = s*(ow + t/s) + t%s for t = kw*dw, i.e. column ow + t/s of phase t%s (the
@@ -243,52 +294,37 @@ void conv_gemm(const ConvParams& p, const float* x, const float* w, const float*
 // copy). The copy is no bigger than the padded image.
 // =================================================================================================
 
+// The shifted rows as GEMM B panels, packed by the active ISA's build (im2col.h): one contiguous
+// run per panel row, or (padding, strides) one segment per output row the panel touches.
 class ShiftedRowsPacker final : public BPacker {
  public:
-  ShiftedRowsPacker(const float* base, const std::int64_t* off) : base_(base), off_(off) {}
+  ShiftedRowsPacker(const ConvParams& p, const ShiftGeometry& g, const float* base,
+                    const std::int64_t* off)
+      : fn_(shift_rows_pack()) {
+    src_.base = base;
+    src_.off = off;
+    src_.Ho = p.out_size[1];
+    src_.Wo = p.out_size[2];
+    src_.Qh = g.Q[1];
+    src_.Qw = g.Q[2];
+    src_.contiguous = g.direct_out;
+  }
 
   void pack(std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc, int nr,
             float* dst) const override {
-    switch (nr) {
-      case 32:
-        return pack_as<32>(k0, kc, j0, nc, dst);
-      case 16:
-        return pack_as<16>(k0, kc, j0, nc, dst);
-      case 8:
-        return pack_as<8>(k0, kc, j0, nc, dst);
-      default:
-        for (std::int64_t pj = 0; pj < nc; pj += nr) {
-          const std::int64_t cols = std::min<std::int64_t>(nr, nc - pj);
-          for (std::int64_t k = 0; k < kc; ++k) {
-            float* d = dst + pj * kc + k * nr;
-            const float* s = base_ + off_[k0 + k] + j0 + pj;
-            for (std::int64_t i = 0; i < nr; ++i) d[i] = i < cols ? s[i] : 0.0f;
-          }
-        }
-    }
+    fn_(src_, k0, kc, j0, nc, nr, dst);
   }
 
  private:
-  template <int NR>
-  void pack_as(std::int64_t k0, std::int64_t kc, std::int64_t j0, std::int64_t nc,
-               float* dst) const {
-    for (std::int64_t pj = 0; pj < nc; pj += NR) {
-      const std::int64_t cols = std::min<std::int64_t>(NR, nc - pj);
-      const float* src = base_ + j0 + pj;
-      float* d = dst + pj * kc;
-      for (std::int64_t k = 0; k < kc; ++k) copy_panel_row<NR>(d + k * NR, src + off_[k0 + k], cols);
-    }
-  }
-
-  const float* base_;
-  const std::int64_t* off_;  // per GEMM row k: where its run starts in the padded image
+  ShiftRows src_;
+  ShiftRowsPackFn fn_;
 };
 
 // Grow-only per-thread scratch (padded copies, uncompacted outputs): no allocation and no page
 // faults in steady state.
 float* scratch(int slot, std::size_t n) {
-  thread_local AlignedPtr<float> bufs[2];
-  thread_local std::size_t caps[2] = {0, 0};
+  thread_local AlignedPtr<float> bufs[3];
+  thread_local std::size_t caps[3] = {0, 0, 0};
   if (n > caps[slot]) {
     bufs[slot] = aligned_array<float>(n);
     caps[slot] = n;
@@ -347,34 +383,55 @@ void polyphase_copy(const ConvParams& p, const ShiftGeometry& g, const float* x,
   }
 }
 
-void conv_shift(const ConvParams& p, const float* x, const float* w, const float* bias, bool relu,
-                float* y, const float* scale = nullptr) {
+// The copy, gather and output passes around a GEMM are split across threads by channel (or GEMM
+// row) when the GEMM itself is (`parallel`) and there is enough to copy: at batch 1 they would
+// otherwise run on one core while the other waits for the GEMM to start.
+constexpr std::int64_t kMinParallelCopy = std::int64_t{1} << 15;  // floats
+
+void split_rows(bool parallel, std::int64_t rows, std::int64_t floats_per_row,
+                const std::function<void(std::int64_t, std::int64_t)>& body) {
+  if (parallel && rows > 1 && rows * floats_per_row >= kMinParallelCopy && get_num_threads() > 1) {
+    parallel_for(rows, 1, body);
+  } else {
+    body(0, rows);
+  }
+}
+
+// Per GEMM row k = (c, kd, kh, kw): where its run starts in the (polyphase) copy, or in the input
+// itself when there is no copy (`plane` floats per channel).
+std::vector<std::int64_t> shift_offsets(const ConvParams& p, const ShiftGeometry& g,
+                                        std::int64_t plane) {
+  const std::int64_t cin_g = p.in_channels / p.groups;
+  std::vector<std::int64_t> off(static_cast<std::size_t>(cin_g * p.kernel_volume()));
+  // Tap (c, kd, kh, kw) reads padded offset t = k*dilation, i.e. phase t % stride at phase
+  // position t / stride.
+  auto phase = [&](int i, std::int64_t k) { return g.phase_of[i][(k * p.dilation[i]) % p.stride[i]]; };
+  auto shift = [&](int i, std::int64_t k) { return k * p.dilation[i] / p.stride[i]; };
+  std::size_t k = 0;
+  for (std::int64_t c = 0; c < cin_g; ++c)
+    for (std::int64_t kd = 0; kd < p.kernel[0]; ++kd)
+      for (std::int64_t kh = 0; kh < p.kernel[1]; ++kh)
+        for (std::int64_t kw = 0; kw < p.kernel[2]; ++kw) {
+          const std::int64_t ph =
+              (phase(0, kd) * g.phases[1] + phase(1, kh)) * g.phases[2] + phase(2, kw);
+          off[k++] = c * plane + ph * g.phase_plane +
+                     (shift(0, kd) * g.Q[1] + shift(1, kh)) * g.Q[2] + shift(2, kw);
+        }
+  return off;
+}
+
+void conv_shift_columns(const ConvParams& p, const float* x, const float* w, const float* bias,
+                        bool relu, float* y, const float* scale = nullptr) {
   const std::int64_t cin_g = p.in_channels / p.groups;
   const std::int64_t cout_g = p.out_channels / p.groups;
   const std::int64_t K = cin_g * p.kernel_volume();
   const std::int64_t P = p.out_plane();
   const ShiftGeometry g = shift_geometry(p);
   const std::int64_t plane = g.copy ? g.chan_plane : p.in_plane();
-  std::vector<std::int64_t> off(static_cast<std::size_t>(K));
-  {
-    // Tap (c, kd, kh, kw) reads padded offset t = k*dilation, i.e. phase t % stride at phase
-    // position t / stride.
-    auto phase = [&](int i, std::int64_t k) { return g.phase_of[i][(k * p.dilation[i]) % p.stride[i]]; };
-    auto shift = [&](int i, std::int64_t k) { return k * p.dilation[i] / p.stride[i]; };
-    std::size_t k = 0;
-    for (std::int64_t c = 0; c < cin_g; ++c)
-      for (std::int64_t kd = 0; kd < p.kernel[0]; ++kd)
-        for (std::int64_t kh = 0; kh < p.kernel[1]; ++kh)
-          for (std::int64_t kw = 0; kw < p.kernel[2]; ++kw) {
-            const std::int64_t ph =
-                (phase(0, kd) * g.phases[1] + phase(1, kh)) * g.phases[2] + phase(2, kw);
-            off[k++] = c * plane + ph * g.phase_plane +
-                       (shift(0, kd) * g.Q[1] + shift(1, kh)) * g.Q[2] + shift(2, kw);
-          }
-  }
+  const std::vector<std::int64_t> off = shift_offsets(p, g, plane);
   const std::int64_t tasks = p.batch * p.groups;
   const int T = get_num_threads();
-  const bool outer = T > 1 && tasks >= T && cout_g * g.J * K < kSmallGemmWork;
+  const bool outer = T > 1 && tasks >= T && cout_g * P * K < kSmallGemmWork;
 
   auto run = [&](std::int64_t task, const GemmOptions& opt) {
     const std::int64_t n = task / p.groups, gi = task % p.groups;
@@ -382,28 +439,21 @@ void conv_shift(const ConvParams& p, const float* x, const float* w, const float
     const float* base = xg;
     if (g.copy) {
       float* buf = scratch(0, static_cast<std::size_t>(cin_g * plane));
-      polyphase_copy(p, g, xg, cin_g, buf);
+      split_rows(opt.parallel, cin_g, plane, [&](std::int64_t c0, std::int64_t c1) {
+        polyphase_copy(p, g, xg + c0 * p.in_plane(), c1 - c0, buf + c0 * plane);
+      });
       base = buf;
     }
     float* yg = y + (n * p.out_channels + gi * cout_g) * P;
-    float* c = g.direct_out ? yg : scratch(1, static_cast<std::size_t>(cout_g * g.J));
-    const std::int64_t ldc = g.direct_out ? P : g.J;
     GemmEpilogue ep;
     ep.bias = bias ? bias + gi * cout_g : nullptr;
     ep.bias_kind = bias ? GemmEpilogue::Bias::PerRow : GemmEpilogue::Bias::None;
     ep.relu = relu;
     ep.scale = scale ? scale + gi * cout_g : nullptr;
-    ShiftedRowsPacker bp(base, off.data());
-    sgemm_packed_b(cout_g, g.J, K, w + gi * cout_g * K, K, 1, bp, c, ldc, ep, opt);
-    if (!g.direct_out) {
-      // Keep the real outputs: row (od, oh) of each channel starts at (od*Qh + oh)*Qw.
-      const std::int64_t Do = p.out_size[0], Ho = p.out_size[1], Wo = p.out_size[2];
-      for (std::int64_t co = 0; co < cout_g; ++co)
-        for (std::int64_t od = 0; od < Do; ++od)
-          for (std::int64_t oh = 0; oh < Ho; ++oh)
-            std::memcpy(yg + co * P + (od * Ho + oh) * Wo, c + co * g.J + (od * g.Q[1] + oh) * g.Q[2],
-                        sizeof(float) * Wo);
-    }
+    // The GEMM columns are the output pixels (no phase columns to drop): the packer reads the
+    // runs whole when they are the output rows themselves, else one segment per output row.
+    ShiftedRowsPacker bp(p, g, base, off.data());
+    sgemm_packed_b(cout_g, P, K, w + gi * cout_g * K, K, 1, bp, yg, P, ep, opt);
   };
 
   if (outer) {
@@ -414,6 +464,147 @@ void conv_shift(const ConvParams& p, const float* x, const float* w, const float
     });
   } else {
     for (std::int64_t t = 0; t < tasks; ++t) run(t, GemmOptions{});
+  }
+}
+
+// =================================================================================================
+// Shifted rows, pixels as GEMM rows (small output planes)
+//
+// The column orientation above computes C (C_out x P) in panels of NR = 32 columns (AVX-512;
+// whole vectors of 16 at the edge): a 7x7 output plane is 49 columns computed as 64 (31% waste).
+// Swapping the operands removes it: C^T (P x C_out) = im2col^T (P x K) * W^T (K x C_out). The
+// GEMM rows are the output pixels, and a ragged last row panel costs only its rows (the
+// microkernels are instantiated per row count), while C_out (the new N) is a multiple of the
+// vector width in every real network. The price: im2col^T is gathered into a buffer (K x P, the
+// copy's shifted runs with the discarded columns dropped), the weights are packed transposed,
+// and C^T is transposed into the output. All three are O(K*P + C_out*K) against the GEMM's
+// O(C_out*K*P), which is why this orientation is only routed for small planes.
+// =================================================================================================
+
+// col (K x P, row k at col + k*P) = the real-output pixels of every shifted run.
+void gather_pixel_rows(const ConvParams& p, const ShiftGeometry& g, const float* base,
+                       const std::int64_t* off, std::int64_t k0, std::int64_t k1, float* col) {
+  const std::int64_t Do = p.out_size[0], Ho = p.out_size[1], Wo = p.out_size[2];
+  const std::int64_t P = p.out_plane();
+  for (std::int64_t k = k0; k < k1; ++k) {
+    const float* src = base + off[k];
+    float* dst = col + k * P;
+    if (g.direct_out) {
+      std::memcpy(dst, src, sizeof(float) * P);
+      continue;
+    }
+    for (std::int64_t od = 0; od < Do; ++od)
+      for (std::int64_t oh = 0; oh < Ho; ++oh) {
+        const float* s = src + (od * g.Q[1] + oh) * g.Q[2];
+        float* d = dst + (od * Ho + oh) * Wo;
+        for (std::int64_t ow = 0; ow < Wo; ++ow) d[ow] = s[ow];
+      }
+  }
+}
+
+// y[co][j] = ct[j][co] for co in [c0, c1), j in [0, P): C^T (P x C_out) back to channel planes,
+// in 8 x 8 blocks so both sides are read and written a cache line at a time.
+void transpose_block(const float* ct, std::int64_t cout, std::int64_t P, std::int64_t c0,
+                     std::int64_t c1, float* y) {
+  constexpr std::int64_t B = 8;
+  for (std::int64_t cb = c0; cb < c1; cb += B) {
+    const std::int64_t ce = std::min(c1, cb + B);
+    for (std::int64_t jb = 0; jb < P; jb += B) {
+      const std::int64_t je = std::min(P, jb + B);
+      for (std::int64_t co = cb; co < ce; ++co)
+        for (std::int64_t j = jb; j < je; ++j) y[co * P + j] = ct[j * cout + co];
+    }
+  }
+}
+
+// The same, applying a scaled epilogue on the way: y = ct * scale[co] + bias[co] (then ReLU). The
+// GEMM's epilogue scales rows, and here the output channels are its columns, so the per-channel
+// scale is applied in this pass instead (which reads every output once anyway).
+void transpose_block_scaled(const float* ct, std::int64_t cout, std::int64_t P, std::int64_t c0,
+                            std::int64_t c1, const float* scale, const float* bias, bool relu,
+                            float* y) {
+  constexpr std::int64_t B = 8;
+  for (std::int64_t cb = c0; cb < c1; cb += B) {
+    const std::int64_t ce = std::min(c1, cb + B);
+    for (std::int64_t jb = 0; jb < P; jb += B) {
+      const std::int64_t je = std::min(P, jb + B);
+      for (std::int64_t co = cb; co < ce; ++co) {
+        const float s = scale[co], b = bias ? bias[co] : 0.0f;
+        for (std::int64_t j = jb; j < je; ++j) {
+          const float v = ct[j * cout + co] * s + b;
+          y[co * P + j] = relu && v < 0.0f ? 0.0f : v;  // NaN stays NaN, as torch's relu
+        }
+      }
+    }
+  }
+}
+
+void conv_shift_pixel_rows(const ConvParams& p, const float* x, const float* w, const float* bias,
+                           bool relu, float* y, const float* scale = nullptr) {
+  const std::int64_t cin_g = p.in_channels / p.groups;
+  const std::int64_t cout_g = p.out_channels / p.groups;
+  const std::int64_t K = cin_g * p.kernel_volume();
+  const std::int64_t P = p.out_plane();
+  const ShiftGeometry g = shift_geometry(p);
+  const std::int64_t plane = g.copy ? g.chan_plane : p.in_plane();
+  const std::vector<std::int64_t> off = shift_offsets(p, g, plane);
+  const std::int64_t tasks = p.batch * p.groups;
+  const int T = get_num_threads();
+  const bool outer = T > 1 && tasks >= T && cout_g * P * K < kSmallGemmWork;
+
+  auto run = [&](std::int64_t task, const GemmOptions& opt) {
+    const std::int64_t n = task / p.groups, gi = task % p.groups;
+    const float* xg = x + (n * p.in_channels + gi * cin_g) * p.in_plane();
+    const float* base = xg;
+    if (g.copy) {
+      float* buf = scratch(0, static_cast<std::size_t>(cin_g * plane));
+      split_rows(opt.parallel, cin_g, plane, [&](std::int64_t c0, std::int64_t c1) {
+        polyphase_copy(p, g, xg + c0 * p.in_plane(), c1 - c0, buf + c0 * plane);
+      });
+      base = buf;
+    }
+    float* col = scratch(1, static_cast<std::size_t>(K * P));
+    split_rows(opt.parallel, K, P, [&](std::int64_t k0, std::int64_t k1) {
+      gather_pixel_rows(p, g, base, off.data(), k0, k1, col);
+    });
+    float* ct = scratch(2, static_cast<std::size_t>(P * cout_g));
+    GemmEpilogue ep;  // with a scale, the whole epilogue runs in the transpose below
+    if (scale == nullptr) {
+      ep.bias = bias ? bias + gi * cout_g : nullptr;
+      ep.bias_kind = bias ? GemmEpilogue::Bias::PerCol : GemmEpilogue::Bias::None;
+      ep.relu = relu;
+    }
+    // A = col^T (P x K: row stride 1, column stride P), B = W_g^T (K x C_out: row stride 1,
+    // column stride K), C^T row-major (P x C_out).
+    sgemm(P, cout_g, K, col, 1, P, w + gi * cout_g * K, 1, K, ct, cout_g, ep, opt);
+    float* yg = y + (n * p.out_channels + gi * cout_g) * P;
+    split_rows(opt.parallel, cout_g, P, [&](std::int64_t c0, std::int64_t c1) {
+      if (scale == nullptr) {
+        transpose_block(ct, cout_g, P, c0, c1, yg);
+      } else {
+        transpose_block_scaled(ct, cout_g, P, c0, c1, scale + gi * cout_g,
+                               bias ? bias + gi * cout_g : nullptr, relu, yg);
+      }
+    });
+  };
+
+  if (outer) {
+    GemmOptions serial;
+    serial.parallel = false;
+    parallel_for(tasks, 1, [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t t = b; t < e; ++t) run(t, serial);
+    });
+  } else {
+    for (std::int64_t t = 0; t < tasks; ++t) run(t, GemmOptions{});
+  }
+}
+
+void conv_shift(const ConvParams& p, const float* x, const float* w, const float* bias, bool relu,
+                float* y, const float* scale = nullptr) {
+  if (shift_pixel_rows_wins(p)) {
+    conv_shift_pixel_rows(p, x, w, bias, relu, y, scale);
+  } else {
+    conv_shift_columns(p, x, w, bias, relu, y, scale);
   }
 }
 
@@ -460,6 +651,12 @@ void conv_forward(const ConvParams& p, const float* x, const float* w, const flo
       return;
     case ConvPath::ShiftGemm:
       conv_shift(p, x, w, bias, relu, y);
+      return;
+    case ConvPath::ShiftGemmColumns:
+      conv_shift_columns(p, x, w, bias, relu, y);
+      return;
+    case ConvPath::ShiftGemmPixelRows:
+      conv_shift_pixel_rows(p, x, w, bias, relu, y);
       return;
     case ConvPath::Winograd:
     case ConvPath::Winograd4x4:
@@ -516,6 +713,12 @@ void conv_forward(const ConvParams& p, const float* x, const float* w, const Con
       return;
     case ConvPath::ShiftGemm:
       conv_shift(p, x, w, ep.bias, ep.relu, y, ep.scale);
+      return;
+    case ConvPath::ShiftGemmColumns:
+      conv_shift_columns(p, x, w, ep.bias, ep.relu, y, ep.scale);
+      return;
+    case ConvPath::ShiftGemmPixelRows:
+      conv_shift_pixel_rows(p, x, w, ep.bias, ep.relu, y, ep.scale);
       return;
     case ConvPath::Im2colGemm:
       conv_gemm(p, x, w, ep.bias, ep.relu, y, /*pointwise=*/false, ep.scale);

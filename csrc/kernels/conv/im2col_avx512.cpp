@@ -5,5 +5,6 @@
 namespace minimod::kernels {
 
 Im2colPackFn im2col_pack_avx512() { return im2col_pack_impl; }
+ShiftRowsPackFn shift_rows_pack_avx512() { return shift_rows_pack_impl; }
 
 }  // namespace minimod::kernels

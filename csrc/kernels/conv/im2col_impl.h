@@ -157,5 +157,44 @@ void im2col_pack_impl(const ConvParams& p, const float* x, std::int64_t k0, std:
   }
 }
 
+// Shifted-row panels: each panel's columns are a few segments of output rows (the same for every
+// k), each copied from its run with copy_run (one masked vector per row of <= 16 pixels on
+// AVX-512). Segments are tabled per block of up to kBlock columns (a whole panel: NR is 8-32).
+void shift_rows_pack_impl(const ShiftRows& s, std::int64_t k0, std::int64_t kc, std::int64_t j0,
+                          std::int64_t nc, int nr, float* dst) {
+  struct Segment {
+    std::int64_t to, len, from;
+  };
+  constexpr std::int64_t kBlock = 64;
+  for (std::int64_t pj = 0; pj < nc; pj += nr) {
+    const std::int64_t cols = lmin(nr, nc - pj);
+    float* d = dst + pj * kc;
+    for (std::int64_t b0 = 0; b0 < cols; b0 += kBlock) {
+      const std::int64_t b1 = lmin(cols, b0 + kBlock);
+      Segment seg[kBlock];  // at most one per column
+      int nseg = 0;
+      if (s.contiguous) {
+        seg[nseg++] = {b0, b1 - b0, j0 + pj + b0};
+      } else {
+        for (std::int64_t filled = b0; filled < b1;) {
+          const std::int64_t j = j0 + pj + filled;
+          const std::int64_t ow = j % s.Wo, r = j / s.Wo;
+          const std::int64_t len = lmin(s.Wo - ow, b1 - filled);
+          seg[nseg++] = {filled, len, ((r / s.Ho) * s.Qh + r % s.Ho) * s.Qw + ow};
+          filled += len;
+        }
+      }
+      for (std::int64_t k = 0; k < kc; ++k) {
+        const float* src = s.base + s.off[k0 + k];
+        float* row = d + k * nr;
+        for (int i = 0; i < nseg; ++i) copy_run(row + seg[i].to, src + seg[i].from, seg[i].len);
+      }
+    }
+    if (cols < nr) {
+      for (std::int64_t k = 0; k < kc; ++k) zero_run(d + k * nr + cols, nr - cols);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace minimod::kernels
