@@ -231,6 +231,24 @@ class Im2colPacker final : public BPacker {
 // than each being split across threads.
 constexpr std::int64_t kSmallGemmWork = std::int64_t{1} << 22;
 
+// Runs run(task, opt) for every (image, group) task = n * groups + g, whose GEMM does
+// `gemm_work` multiply-adds: small GEMMs, when there are enough of them, one per thread (each
+// serial); otherwise one after another, each GEMM split across the threads.
+template <class Run>
+void for_each_group_task(const ConvParams& p, std::int64_t gemm_work, const Run& run) {
+  const std::int64_t tasks = p.batch * p.groups;
+  const int T = get_num_threads();
+  if (T > 1 && tasks >= T && gemm_work < kSmallGemmWork) {
+    GemmOptions serial;
+    serial.parallel = false;
+    parallel_for(tasks, 1, [&](std::int64_t b, std::int64_t e) {
+      for (std::int64_t t = b; t < e; ++t) run(t, serial);
+    });
+  } else {
+    for (std::int64_t t = 0; t < tasks; ++t) run(t, GemmOptions{});
+  }
+}
+
 void conv_gemm(const ConvParams& p, const float* x, const float* w, const float* bias, bool relu,
                float* y, bool pointwise, const float* scale = nullptr) {
   const std::int64_t cin_g = p.in_channels / p.groups;
@@ -238,9 +256,6 @@ void conv_gemm(const ConvParams& p, const float* x, const float* w, const float*
   const std::int64_t K = cin_g * p.kernel_volume();
   const std::int64_t P = p.out_plane();
   const std::int64_t in_plane = p.in_plane();
-  const std::int64_t tasks = p.batch * p.groups;
-  const int T = get_num_threads();
-  const bool outer = T > 1 && tasks >= T && cout_g * P * K < kSmallGemmWork;
 
   auto run = [&](std::int64_t task, const GemmOptions& opt) {
     const std::int64_t n = task / p.groups, g = task % p.groups;
@@ -260,15 +275,7 @@ void conv_gemm(const ConvParams& p, const float* x, const float* w, const float*
     }
   };
 
-  if (outer) {
-    GemmOptions serial;
-    serial.parallel = false;
-    parallel_for(tasks, 1, [&](std::int64_t b, std::int64_t e) {
-      for (std::int64_t t = b; t < e; ++t) run(t, serial);
-    });
-  } else {
-    for (std::int64_t t = 0; t < tasks; ++t) run(t, GemmOptions{});
-  }
+  for_each_group_task(p, cout_g * P * K, run);
 }
 
 // =================================================================================================
@@ -420,30 +427,44 @@ std::vector<std::int64_t> shift_offsets(const ConvParams& p, const ShiftGeometry
   return off;
 }
 
+// What both shift orientations read: the geometry, each GEMM row's run offset, and per task the
+// input those offsets index (the polyphase copy, made in scratch slot 0, or the input itself).
+struct ShiftInput {
+  const ConvParams& p;
+  const ShiftGeometry g;
+  const std::int64_t plane;  // floats per channel of what the offsets index
+  const std::vector<std::int64_t> off;
+
+  explicit ShiftInput(const ConvParams& params)
+      : p(params),
+        g(shift_geometry(params)),
+        plane(g.copy ? g.chan_plane : params.in_plane()),
+        off(shift_offsets(params, g, plane)) {}
+
+  const float* task_base(const float* x, std::int64_t n, std::int64_t gi, bool parallel) const {
+    const std::int64_t cin_g = p.in_channels / p.groups;
+    const float* xg = x + (n * p.in_channels + gi * cin_g) * p.in_plane();
+    if (!g.copy) return xg;
+    float* buf = scratch(0, static_cast<std::size_t>(cin_g * plane));
+    split_rows(parallel, cin_g, plane, [&](std::int64_t c0, std::int64_t c1) {
+      polyphase_copy(p, g, xg + c0 * p.in_plane(), c1 - c0, buf + c0 * plane);
+    });
+    return buf;
+  }
+};
+
 void conv_shift_columns(const ConvParams& p, const float* x, const float* w, const float* bias,
                         bool relu, float* y, const float* scale = nullptr) {
   const std::int64_t cin_g = p.in_channels / p.groups;
   const std::int64_t cout_g = p.out_channels / p.groups;
   const std::int64_t K = cin_g * p.kernel_volume();
   const std::int64_t P = p.out_plane();
-  const ShiftGeometry g = shift_geometry(p);
-  const std::int64_t plane = g.copy ? g.chan_plane : p.in_plane();
-  const std::vector<std::int64_t> off = shift_offsets(p, g, plane);
-  const std::int64_t tasks = p.batch * p.groups;
-  const int T = get_num_threads();
-  const bool outer = T > 1 && tasks >= T && cout_g * P * K < kSmallGemmWork;
+  const ShiftInput in(p);
+  const ShiftGeometry& g = in.g;
 
   auto run = [&](std::int64_t task, const GemmOptions& opt) {
     const std::int64_t n = task / p.groups, gi = task % p.groups;
-    const float* xg = x + (n * p.in_channels + gi * cin_g) * p.in_plane();
-    const float* base = xg;
-    if (g.copy) {
-      float* buf = scratch(0, static_cast<std::size_t>(cin_g * plane));
-      split_rows(opt.parallel, cin_g, plane, [&](std::int64_t c0, std::int64_t c1) {
-        polyphase_copy(p, g, xg + c0 * p.in_plane(), c1 - c0, buf + c0 * plane);
-      });
-      base = buf;
-    }
+    const float* base = in.task_base(x, n, gi, opt.parallel);
     float* yg = y + (n * p.out_channels + gi * cout_g) * P;
     GemmEpilogue ep;
     ep.bias = bias ? bias + gi * cout_g : nullptr;
@@ -452,19 +473,11 @@ void conv_shift_columns(const ConvParams& p, const float* x, const float* w, con
     ep.scale = scale ? scale + gi * cout_g : nullptr;
     // The GEMM columns are the output pixels (no phase columns to drop): the packer reads the
     // runs whole when they are the output rows themselves, else one segment per output row.
-    ShiftedRowsPacker bp(p, g, base, off.data());
+    ShiftedRowsPacker bp(p, g, base, in.off.data());
     sgemm_packed_b(cout_g, P, K, w + gi * cout_g * K, K, 1, bp, yg, P, ep, opt);
   };
 
-  if (outer) {
-    GemmOptions serial;
-    serial.parallel = false;
-    parallel_for(tasks, 1, [&](std::int64_t b, std::int64_t e) {
-      for (std::int64_t t = b; t < e; ++t) run(t, serial);
-    });
-  } else {
-    for (std::int64_t t = 0; t < tasks; ++t) run(t, GemmOptions{});
-  }
+  for_each_group_task(p, cout_g * P * K, run);
 }
 
 // =================================================================================================
@@ -545,27 +558,15 @@ void conv_shift_pixel_rows(const ConvParams& p, const float* x, const float* w, 
   const std::int64_t cout_g = p.out_channels / p.groups;
   const std::int64_t K = cin_g * p.kernel_volume();
   const std::int64_t P = p.out_plane();
-  const ShiftGeometry g = shift_geometry(p);
-  const std::int64_t plane = g.copy ? g.chan_plane : p.in_plane();
-  const std::vector<std::int64_t> off = shift_offsets(p, g, plane);
-  const std::int64_t tasks = p.batch * p.groups;
-  const int T = get_num_threads();
-  const bool outer = T > 1 && tasks >= T && cout_g * P * K < kSmallGemmWork;
+  const ShiftInput in(p);
+  const ShiftGeometry& g = in.g;
 
   auto run = [&](std::int64_t task, const GemmOptions& opt) {
     const std::int64_t n = task / p.groups, gi = task % p.groups;
-    const float* xg = x + (n * p.in_channels + gi * cin_g) * p.in_plane();
-    const float* base = xg;
-    if (g.copy) {
-      float* buf = scratch(0, static_cast<std::size_t>(cin_g * plane));
-      split_rows(opt.parallel, cin_g, plane, [&](std::int64_t c0, std::int64_t c1) {
-        polyphase_copy(p, g, xg + c0 * p.in_plane(), c1 - c0, buf + c0 * plane);
-      });
-      base = buf;
-    }
+    const float* base = in.task_base(x, n, gi, opt.parallel);
     float* col = scratch(1, static_cast<std::size_t>(K * P));
     split_rows(opt.parallel, K, P, [&](std::int64_t k0, std::int64_t k1) {
-      gather_pixel_rows(p, g, base, off.data(), k0, k1, col);
+      gather_pixel_rows(p, g, base, in.off.data(), k0, k1, col);
     });
     float* ct = scratch(2, static_cast<std::size_t>(P * cout_g));
     GemmEpilogue ep;  // with a scale, the whole epilogue runs in the transpose below
@@ -588,15 +589,7 @@ void conv_shift_pixel_rows(const ConvParams& p, const float* x, const float* w, 
     });
   };
 
-  if (outer) {
-    GemmOptions serial;
-    serial.parallel = false;
-    parallel_for(tasks, 1, [&](std::int64_t b, std::int64_t e) {
-      for (std::int64_t t = b; t < e; ++t) run(t, serial);
-    });
-  } else {
-    for (std::int64_t t = 0; t < tasks; ++t) run(t, GemmOptions{});
-  }
+  for_each_group_task(p, cout_g * P * K, run);
 }
 
 void conv_shift(const ConvParams& p, const float* x, const float* w, const float* bias, bool relu,
