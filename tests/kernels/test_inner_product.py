@@ -18,23 +18,12 @@ import pytest
 
 from minimod import _core
 
+from linear_reference import check, reference
+
 T = _core._testing
 M_VALUES = [1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 33, 63, 64, 65]
 NK = [(1, 1), (2, 5), (3, 16), (5, 17), (10, 512), (6, 31), (7, 33), (13, 8), (24, 784),
       (37, 100), (130, 47)]
-
-
-def reference(x, w, b=None, relu=False):
-    out = x.astype(np.float64) @ w.astype(np.float64).T
-    if b is not None:
-        out = out + b.astype(np.float64)
-    return np.maximum(out, 0.0) if relu else out
-
-
-def check(out, ref, k):
-    assert out.dtype == np.float32
-    assert out.shape == ref.shape
-    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=2e-6 * max(1.0, np.sqrt(k)) + 1e-6)
 
 
 def operands(seed, m, n, k):

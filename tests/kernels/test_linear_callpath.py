@@ -18,18 +18,7 @@ import minimod.nn as nn
 import minimod.nn.functional as F
 from minimod import _core
 
-
-def reference(x, w, b=None, relu=False):
-    out = x.astype(np.float64) @ w.astype(np.float64).T
-    if b is not None:
-        out = out + b.astype(np.float64)
-    return np.maximum(out, 0.0) if relu else out
-
-
-def check(out, ref, k):
-    assert out.dtype == np.float32
-    assert out.shape == ref.shape
-    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=2e-6 * max(1.0, np.sqrt(k)) + 1e-6)
+from linear_reference import check, reference
 
 
 def misaligned_f32(values):
