@@ -23,7 +23,6 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -126,8 +125,8 @@ bool plain_ints(PyObject* o, int n, std::int64_t* out) {
 
 // The parameters of conv(x, w, bias, stride, padding, dilation, groups) with `nd` spatial
 // dimensions, when it is a plain batched call that the native kernel computes exactly as the
-// checked path would; false for anything else (that path then converts or raises). Mirrors
-// linalg.cpp's conv_inputs, which the checked path ends in.
+// checked path would; false for anything else (that path then converts or raises). The geometry
+// is resolve_conv_geometry's, as in linalg.cpp's conv_inputs, which the checked path ends in.
 bool plain_conv(int nd, PyObject* x, PyObject* w, PyObject* bias, PyObject* stride,
                 PyObject* padding, PyObject* dilation, PyObject* groups, kernels::ConvParams* p) {
   if (!is_plain_f32(x) || !is_plain_f32(w) || ndim_of(x) != nd + 2 || ndim_of(w) != nd + 2) {
@@ -151,22 +150,15 @@ bool plain_conv(int nd, PyObject* x, PyObject* w, PyObject* bias, PyObject* stri
   p->out_channels = wd[0];
   p->groups = g;
   const int off = 3 - nd;
-  constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max() / 2;
   for (int i = 0; i < nd; ++i) {
-    const std::int64_t in = xd[2 + i], k = wd[2 + i];
-    if (s[i] < 1 || pad[i] < 0 || d[i] < 1) return false;
-    if (pad[i] > (kMax - in) / 2 || d[i] > kMax / k) return false;
-    const std::int64_t padded = in + 2 * pad[i];
-    const std::int64_t span = d[i] * (k - 1) + 1;
-    if (padded < span) return false;
-    p->in_size[off + i] = in;
-    p->kernel[off + i] = k;
-    p->stride[off + i] = std::min(s[i], padded);  // as conv_inputs: a larger stride is one step
+    p->in_size[off + i] = xd[2 + i];
+    p->kernel[off + i] = wd[2 + i];
+    p->stride[off + i] = s[i];
     p->pad_before[off + i] = pad[i];
     p->pad_after[off + i] = pad[i];
     p->dilation[off + i] = d[i];
-    p->out_size[off + i] = (padded - span) / p->stride[off + i] + 1;
   }
+  if (kernels::resolve_conv_geometry(*p) != kernels::ConvGeometry::Ok) return false;
   return true;
 }
 

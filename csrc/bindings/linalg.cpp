@@ -11,7 +11,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <limits>
 #include <string>
 #include <vector>
 
@@ -340,31 +339,22 @@ ConvInputs conv_inputs(const py::handle& x_in, const py::handle& w_in, const py:
                              std::to_string(w.shape(1) * groups) + " channels, but got " +
                              std::to_string(p.in_channels) + " channels instead");
   }
-  for (int i = 0; i < 3; ++i) {
-    if (p.stride[i] < 1) throw std::runtime_error("non-positive stride is not supported");
-    if (p.pad_before[i] < 0 || p.pad_after[i] < 0) {
+  switch (kernels::resolve_conv_geometry(p)) {
+    case kernels::ConvGeometry::Ok:
+      break;
+    case kernels::ConvGeometry::NonPositiveStride:
+      throw std::runtime_error("non-positive stride is not supported");
+    case kernels::ConvGeometry::NegativePadding:
       throw std::runtime_error("negative padding is not supported");
-    }
-    if (p.dilation[i] < 1) throw py::value_error("conv_nd: dilation must be positive");
-    if (p.kernel[i] < 1) throw py::value_error("conv_nd: kernel size must be positive");
-    // [reliability] Huge padding or dilation must not overflow int64 (undefined behaviour, then a
-    // wrong size), here or in the kernels' index arithmetic, which adds up to two such sizes:
-    // keep both below 2^62. Every value is non-negative here, so compare against the headroom.
-    constexpr std::int64_t kMax = std::numeric_limits<std::int64_t>::max() / 2;
-    if (p.pad_before[i] > kMax - p.in_size[i] || p.pad_after[i] > kMax - p.in_size[i] - p.pad_before[i] ||
-        p.dilation[i] > kMax / p.kernel[i]) {
+    case kernels::ConvGeometry::NonPositiveDilation:
+      throw py::value_error("conv_nd: dilation must be positive");
+    case kernels::ConvGeometry::NonPositiveKernel:
+      throw py::value_error("conv_nd: kernel size must be positive");
+    case kernels::ConvGeometry::TooLarge:
       throw std::runtime_error("conv_nd: padding or dilation is too large: the padded input or the dilated "
                                "kernel size exceeds 2^62");
-    }
-    const std::int64_t padded = p.in_size[i] + p.pad_before[i] + p.pad_after[i];
-    const std::int64_t span = p.dilation[i] * (p.kernel[i] - 1) + 1;
-    // [reliability] A stride beyond the padded size gives one output position whatever its value;
-    // clamping it keeps the kernels' (position * stride + offset) arithmetic in range.
-    p.stride[i] = std::min(p.stride[i], std::max<std::int64_t>(padded, 1));
-    if (padded < span) {
+    case kernels::ConvGeometry::KernelExceedsInput:
       throw std::runtime_error("conv_nd: kernel (with dilation) is larger than the padded input");
-    }
-    p.out_size[i] = (padded - span) / p.stride[i] + 1;
   }
   in.bias_ptr = optional_bias(bias_in, p.out_channels, "conv", &in.bias);
   return in;

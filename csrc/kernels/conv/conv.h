@@ -28,6 +28,24 @@ struct ConvParams {
   std::int64_t kernel_volume() const { return kernel[0] * kernel[1] * kernel[2]; }
 };
 
+// What is wrong with a convolution's spatial geometry, if anything (conv_params.cpp).
+enum class ConvGeometry : int {
+  Ok = 0,
+  NonPositiveStride,
+  NegativePadding,
+  NonPositiveDilation,
+  NonPositiveKernel,
+  TooLarge,           // padded input or dilated kernel beyond 2^62: int64 index arithmetic overflows
+  KernelExceedsInput, // dilated kernel larger than the padded input: no output position
+};
+
+// Validates in_size, kernel, stride, padding and dilation of every slot (in D, H, W order, the
+// first problem wins), then clamps each stride to the padded size (a larger stride gives the
+// same single output position, and keeps the kernels' position * stride arithmetic in range) and
+// sets out_size. The one place conv geometry is computed: the checked binding (linalg.cpp)
+// turns a problem into torch's error, the lean hot path (conv_hotpath.cpp) into its fallback.
+ConvGeometry resolve_conv_geometry(ConvParams& p);
+
 // How a convolution is computed (see the routing table in conv.cpp).
 enum class ConvPath : int {
   Auto = 0,     // choose by shape
