@@ -22,4 +22,28 @@ bool set_active_isa(Isa isa);
 
 const char* isa_name(Isa isa);
 
+// The value of the getter for `isa` (generic for anything below AVX2).
+template <class Getter>
+decltype(auto) pick_for_isa(Isa isa, Getter generic, Getter avx2, Getter avx512) {
+  switch (isa) {
+    case Isa::Avx512:
+      return avx512();
+    case Isa::Avx2:
+      return avx2();
+    default:
+      return generic();
+  }
+}
+
 }  // namespace minimod
+
+// The one dispatch rule of every kernel family: the family defines `name_generic()` on every
+// platform and `name_avx2()` / `name_avx512()` on x86 (each in a translation unit compiled for
+// that ISA), each returning its ISA's kernel or kernel table, and takes the active ISA's with
+// MINIMOD_FOR_ACTIVE_ISA(name). Elsewhere only the portable getter exists.
+#if defined(MINIMOD_X86)
+#define MINIMOD_FOR_ACTIVE_ISA(name) \
+  ::minimod::pick_for_isa(::minimod::active_isa(), name##_generic, name##_avx2, name##_avx512)
+#else
+#define MINIMOD_FOR_ACTIVE_ISA(name) name##_generic()
+#endif

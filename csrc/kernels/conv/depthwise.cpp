@@ -9,17 +9,7 @@ namespace minimod::kernels {
 DepthwisePlaneFn depthwise_plane_generic() { return depthwise_plane_impl; }
 
 DepthwisePlaneFn depthwise_plane() {
-#if defined(MINIMOD_X86)
-  switch (active_isa()) {
-    case Isa::Avx512:
-      return depthwise_plane_avx512();
-    case Isa::Avx2:
-      return depthwise_plane_avx2();
-    default:
-      break;
-  }
-#endif
-  return depthwise_plane_generic();
+  return MINIMOD_FOR_ACTIVE_ISA(depthwise_plane);
 }
 
 }  // namespace minimod::kernels

@@ -10,31 +10,11 @@ Im2colPackFn im2col_pack_generic() { return im2col_pack_impl; }
 ShiftRowsPackFn shift_rows_pack_generic() { return shift_rows_pack_impl; }
 
 Im2colPackFn im2col_pack() {
-#if defined(MINIMOD_X86)
-  switch (active_isa()) {
-    case Isa::Avx512:
-      return im2col_pack_avx512();
-    case Isa::Avx2:
-      return im2col_pack_avx2();
-    default:
-      break;
-  }
-#endif
-  return im2col_pack_generic();
+  return MINIMOD_FOR_ACTIVE_ISA(im2col_pack);
 }
 
 ShiftRowsPackFn shift_rows_pack() {
-#if defined(MINIMOD_X86)
-  switch (active_isa()) {
-    case Isa::Avx512:
-      return shift_rows_pack_avx512();
-    case Isa::Avx2:
-      return shift_rows_pack_avx2();
-    default:
-      break;
-  }
-#endif
-  return shift_rows_pack_generic();
+  return MINIMOD_FOR_ACTIVE_ISA(shift_rows_pack);
 }
 
 }  // namespace minimod::kernels

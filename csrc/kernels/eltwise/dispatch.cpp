@@ -11,17 +11,7 @@ namespace minimod {
 namespace {
 
 const EltwiseKernels& kernels() {
-#if defined(MINIMOD_X86)
-  switch (active_isa()) {
-    case Isa::Avx512:
-      return eltwise_kernels_avx512();
-    case Isa::Avx2:
-      return eltwise_kernels_avx2();
-    default:
-      break;
-  }
-#endif
-  return eltwise_kernels_generic();
+  return MINIMOD_FOR_ACTIVE_ISA(eltwise_kernels);
 }
 
 // A chunk must be worth more than waking a pool thread (a few microseconds): 32K floats, torch's

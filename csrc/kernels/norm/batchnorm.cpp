@@ -62,17 +62,7 @@ void affine_generic(const float* x, float* y, std::int64_t n, float center, floa
 
 // The normalisation family's one dispatch point: the kernel table of the active ISA.
 const NormKernels& kernels() {
-#if defined(MINIMOD_X86)
-  switch (active_isa()) {
-    case Isa::Avx512:
-      return norm_kernels_avx512();
-    case Isa::Avx2:
-      return norm_kernels_avx2();
-    default:
-      break;
-  }
-#endif
-  return norm_kernels_generic();
+  return MINIMOD_FOR_ACTIVE_ISA(norm_kernels);
 }
 
 }  // namespace

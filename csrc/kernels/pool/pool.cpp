@@ -120,17 +120,7 @@ void max_row_interior_generic(const float* xp, float* yr, std::int64_t y0, std::
 
 // The pooling family's one dispatch point: the kernel table of the active ISA.
 const PoolKernels& kernels() {
-#if defined(MINIMOD_X86)
-  switch (active_isa()) {
-    case Isa::Avx512:
-      return pool_kernels_avx512();
-    case Isa::Avx2:
-      return pool_kernels_avx2();
-    default:
-      break;
-  }
-#endif
-  return pool_kernels_generic();
+  return MINIMOD_FOR_ACTIVE_ISA(pool_kernels);
 }
 
 // Global average pooling (adaptive output 1 x 1): the mean of each contiguous plane, as torch
