@@ -29,12 +29,12 @@
 
 #include "bindings/array_util.h"
 #include "bindings/bindings.h"
+#include "bindings/kernel_call.h"
 #include "common/aligned.h"
 #include "core/storage.h"
 #include "kernels/conv/conv.h"
 #include "kernels/norm/batchnorm.h"
 #include "kernels/pool/pool.h"
-#include "runtime/fp_mode.h"
 
 namespace py = pybind11;
 
@@ -44,9 +44,6 @@ namespace {
 
 namespace npy = pybind11::detail;
 
-// Below this many multiply-adds a kernel runs with the GIL held (linalg.cpp's reasoning: the
-// release and re-acquire cost about what this much work takes).
-constexpr double kGilReleaseMacs = 16384.0;
 constexpr int kMaxDims = 64;
 
 // ---- plain numpy operands ---------------------------------------------------------------------
@@ -177,14 +174,7 @@ py::object run_conv(const kernels::ConvParams& p, PyObject* x, PyObject* w,
   const float* xp = data_of(x);
   const float* wp = data_of(w);
   float* y = data_of(out.ptr());
-  if (conv_macs(p) >= kGilReleaseMacs) {
-    py::gil_scoped_release nogil;
-    KernelFpScope fp;
-    kernels::conv_forward(p, xp, wp, ep, y);
-  } else {
-    KernelFpScope fp;
-    kernels::conv_forward(p, xp, wp, ep, y);
-  }
+  run_kernel(conv_macs(p), [&] { kernels::conv_forward(p, xp, wp, ep, y); });
   return out;
 }
 
@@ -281,18 +271,11 @@ PyObject* batch_norm_eval_or_none(PyObject*, PyObject* const* args, Py_ssize_t n
     float* dst = data_of(out.ptr());
     std::vector<double> mean(st.mean, st.mean + c), var(st.var, st.var + c);
     std::vector<float> center(c), scale(c), shift(c);
-    auto compute = [&] {
-      KernelFpScope fp;
+    run_kernel(static_cast<double>(n) * c * s / 4, [&] {
       batchnorm_coefficients(mean.data(), var.data(), st.weight, st.bias, st.eps, c, center.data(),
                              scale.data(), shift.data());
       batchnorm_apply_f32(src, dst, n, c, s, center.data(), scale.data(), shift.data());
-    };
-    if (static_cast<double>(n) * c * s >= 4 * kGilReleaseMacs) {
-      py::gil_scoped_release nogil;
-      compute();
-    } else {
-      compute();
-    }
+    });
     return out.release().ptr();
   } catch (...) {
     npy::try_translate_exceptions();
@@ -496,8 +479,7 @@ PyObject* try_fused(PyObject* conv, PyObject* bn, bool relu, int nd, PyObject* x
       float* y = data_of(out.ptr());
       const float* xp = data_of(x);
       const float* wp = data_of(w.v);
-      py::gil_scoped_release nogil;
-      KernelFpScope fp;
+      KernelCall call;
       float* tmp = pool_scratch(static_cast<std::size_t>(p.batch * p.out_channels * H * W));
       kernels::conv_forward(p, xp, wp, ep, tmp);
       max_pool2d_f32(tmp, y, nullptr, p.batch * p.out_channels, H, W, oh, ow, *pool);
@@ -637,8 +619,7 @@ py::array testing_conv_affine(py::handle x_in, py::handle w_in, py::object scale
   ep.bias = t.is_none() ? nullptr : data_of(t.ptr());
   ep.relu = relu;
   {
-    py::gil_scoped_release nogil;
-    KernelFpScope fp;
+    KernelCall call;
     kernels::conv_forward(p, data_of(x.ptr()), data_of(w.ptr()), ep, data_of(out.ptr()), path);
   }
   return py::reinterpret_steal<py::array>(out.release());

@@ -16,11 +16,11 @@
 
 #include "bindings/array_util.h"
 #include "bindings/bindings.h"
+#include "bindings/kernel_call.h"
 #include "kernels/conv/conv.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/gemm_config.h"
 #include "kernels/gemm/inner_product.h"
-#include "runtime/fp_mode.h"
 
 namespace py = pybind11;
 
@@ -63,11 +63,6 @@ const float* optional_bias(const py::object& bias, std::int64_t n, const char* o
 namespace npy = pybind11::detail;
 
 constexpr int kMaxDims = 64;  // numpy 2's limit (numpy 1: 32)
-
-// Below this many multiply-adds the kernel runs with the GIL held: releasing and re-taking it
-// costs ~0.1-0.3 us (more when another thread is waiting for it), about what 16k FMAs take on
-// one core, and nothing can run in parallel with a call that short anyway.
-constexpr double kGilReleaseMacs = 16384.0;
 
 // True when `o` is a numpy array (any subclass: Parameter) of native-order float32, any layout
 // (what require_f32 accepts without raising).
@@ -166,14 +161,8 @@ py::object linear_impl(PyObject* x_in, PyObject* w_in, PyObject* bias_in, bool r
   ep.bias_kind = bias ? GemmEpilogue::Bias::PerCol : GemmEpilogue::Bias::None;
   ep.relu = relu;
   // y (M x N) = x (M x K) * W^T: W^T is read in place (row stride 1, column stride K).
-  if (static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K) >= kGilReleaseMacs) {
-    py::gil_scoped_release nogil;
-    KernelFpScope fp;
-    kernels::sgemm(M, N, K, xp, K, 1, wp, 1, K, y, N, ep);
-  } else {
-    KernelFpScope fp;
-    kernels::sgemm(M, N, K, xp, K, 1, wp, 1, K, y, N, ep);
-  }
+  run_kernel(static_cast<double>(M) * static_cast<double>(N) * static_cast<double>(K),
+             [&] { kernels::sgemm(M, N, K, xp, K, 1, wp, 1, K, y, N, ep); });
   return out;
 }
 
@@ -376,8 +365,7 @@ py::array conv_run(const ConvInputs& in, bool relu, kernels::ConvPath path) {
   const float* xp = in.x.data();
   const float* wp = in.w.data();
   {
-    py::gil_scoped_release nogil;
-    KernelFpScope fp;
+    KernelCall call;
     kernels::conv_forward(p, xp, wp, in.bias_ptr, relu, y, path);
   }
   return out;
@@ -430,8 +418,7 @@ py::array testing_sgemm(const py::handle& a_in, const py::handle& b_in, const py
   py::array out = new_f32_output({M, N});
   float* c = static_cast<float*>(out.mutable_data());
   {
-    py::gil_scoped_release nogil;
-    KernelFpScope fp;
+    KernelCall call;
     GemmEpilogue ep;
     ep.bias = bias;
     ep.bias_kind = bias == nullptr ? GemmEpilogue::Bias::None

@@ -17,10 +17,10 @@
 
 #include "bindings/array_util.h"
 #include "bindings/bindings.h"
+#include "bindings/kernel_call.h"
 #include "kernels/eltwise/activation.h"
 #include "kernels/norm/batchnorm.h"
 #include "kernels/pool/pool.h"
-#include "runtime/fp_mode.h"
 
 namespace py = pybind11;
 
@@ -78,8 +78,7 @@ py::array activation(const py::handle& x_in, Activation op, float a, float b) {
   const float* src = x.data();
   float* dst = static_cast<float*>(out.mutable_data());
   const std::int64_t n = numel(shape);
-  py::gil_scoped_release release;
-  KernelFpScope fp;
+  KernelCall call;
   activation_f32(op, src, dst, n, ActivationArgs{a, b});
   return out;
 }
@@ -89,8 +88,7 @@ void activation_inplace(py::array x, Activation op, float a, float b) {
     throw py::value_error("in-place activation needs a writeable C-contiguous float32 array");
   float* data = static_cast<float*>(x.mutable_data());
   const std::int64_t n = numel(shape_of(x));
-  py::gil_scoped_release release;
-  KernelFpScope fp;
+  KernelCall call;
   activation_f32(op, data, data, n, ActivationArgs{a, b});
 }
 
@@ -118,8 +116,7 @@ py::array softmax(const py::handle& x_in, std::int64_t dim, bool log) {
   py::array out = new_f32_output(shape);
   const float* src = x.data();
   float* dst = static_cast<float*>(out.mutable_data());
-  py::gil_scoped_release release;
-  KernelFpScope fp;
+  KernelCall call;
   softmax_f32(src, dst, outer, size, inner, log);
   return out;
 }
@@ -168,8 +165,7 @@ py::tuple batch_norm_train(const py::handle& x_in, const py::object& weight, con
   const float* pw = w ? w->data() : nullptr;
   const float* pb = b ? b->data() : nullptr;
   {
-    py::gil_scoped_release release;
-    KernelFpScope fp;
+    KernelCall call;
     if (v.n * v.s > 0) {
       std::vector<float> center(v.c), scale(v.c), shift(v.c);
       batchnorm_stats_f32(src, v.n, v.c, v.s, pm, pv);
@@ -202,8 +198,7 @@ py::array batch_norm_eval(const py::handle& x_in, const py::handle& running_mean
   const float* pv = rv->data();
   const float* pw = w ? w->data() : nullptr;
   const float* pb = b ? b->data() : nullptr;
-  py::gil_scoped_release release;
-  KernelFpScope fp;
+  KernelCall call;
   std::vector<double> mean(pm, pm + v.c), var(pv, pv + v.c);
   std::vector<float> center(v.c), scale(v.c), shift(v.c);
   batchnorm_coefficients(mean.data(), var.data(), pw, pb, eps, v.c, center.data(), scale.data(), shift.data());
@@ -291,8 +286,7 @@ py::object max_pool2d(const py::handle& x_in, const std::vector<std::int64_t>& k
   const float* src = x.data();
   float* dst = static_cast<float*>(out.mutable_data());
   {
-    py::gil_scoped_release release;
-    KernelFpScope fp;
+    KernelCall call;
     max_pool2d_f32(src, dst, pidx, g.planes, g.ih, g.iw, g.oh, g.ow, w);
   }
   if (return_indices) return py::make_tuple(out, idx);
@@ -322,8 +316,7 @@ py::array avg_pool2d(const py::handle& x_in, const std::vector<std::int64_t>& ke
   const float* src = x.data();
   float* dst = static_cast<float*>(out.mutable_data());
   const std::int64_t divisor = divisor_override ? *divisor_override : 0;
-  py::gil_scoped_release release;
-  KernelFpScope fp;
+  KernelCall call;
   if (divisor < 0) {
     // torch divides by a negative override as given; the kernel treats divisor <= 0 as "none",
     // so fold the sign in afterwards.
@@ -364,8 +357,7 @@ py::array adaptive_avg_pool2d(const py::handle& x_in, std::int64_t oh, std::int6
   const float* src = x.data();
   float* dst = static_cast<float*>(out.mutable_data());
   const std::int64_t ih = shape[nd - 2], iw = shape[nd - 1];
-  py::gil_scoped_release release;
-  KernelFpScope fp;
+  KernelCall call;
   if (oh > 0 && ow > 0) adaptive_avg_pool2d_f32(src, dst, planes, ih, iw, oh, ow);
   return out;
 }
@@ -396,8 +388,7 @@ py::tuple adaptive_max_pool2d(const py::handle& x_in, std::int64_t oh, std::int6
   std::int64_t* pidx = static_cast<std::int64_t*>(idx.mutable_data());
   const std::int64_t ih = shape[nd - 2], iw = shape[nd - 1];
   {
-    py::gil_scoped_release release;
-    KernelFpScope fp;
+    KernelCall call;
     if (oh > 0 && ow > 0) adaptive_max_pool2d_f32(src, dst, pidx, planes, ih, iw, oh, ow);
   }
   return py::make_tuple(out, idx);
