@@ -5,7 +5,8 @@
 // own flags. A shared inline function would be one linker symbol, and the linker could keep the
 // AVX-512 build of it for the AVX2 path, which would fault on an AVX2-only CPU.
 //
-// S provides: V (vector), M (comparison mask), W (lanes), load, store, set1, hsum, hmax, add, sub, mul, div, fmadd(a,b,c)
+// S (kernels/simd/vec_avx2.h or vec_avx512.h) provides: V (vector), M (comparison mask),
+// W (lanes), load, store, set1, hsum, hmax, add, sub, mul, div, fmadd(a,b,c)
 // = a*b+c, fnmadd(a,b,c) = c-a*b, fmsub(a,b,c) = a*b-c, max, min (x86 semantics: the SECOND
 // operand is returned when either is NaN), abs, xor_sign(a, s) (flip a's sign where s is
 // negative), lt, gt, select(m, a, b) = m ? a : b, round (to nearest integer), ldexp(p, n) = p 2^n

@@ -3,10 +3,11 @@
 // Included ONLY by the per-ISA translation units; everything sits in an anonymous namespace so
 // each ISA file gets its own private copy compiled with its own flags (see eltwise/vec_math.h).
 //
-// S provides: V, W (lanes), set1, load_first(p, n) (lanes < n from p, the rest unspecified; never
-// touches memory past p + n), store_first(p, v, n) (lanes < n only), update(best, v) (v where
-// v > best or v is NaN, else best: torch's max-pool rule), even_lanes(a, b) (lanes 0, 2, 4, ... of
-// the 2W-lane concatenation a:b).
+// S is kernels/simd/vec_avx2.h's or vec_avx512.h's vector type. Used here: V, W (lanes), set1,
+// load_first(p, n) (lanes < n from p, the rest unspecified; never touches memory past p + n),
+// store_first(p, v, n) (lanes < n only), max_keep_nan(best, v) (v where v > best or v is NaN,
+// else best: torch's max-pool rule), even_lanes(a, b) (lanes 0, 2, 4, ... of the 2W-lane
+// concatenation a:b).
 #pragma once
 
 #include <algorithm>
@@ -59,7 +60,7 @@ struct VecPool {
           const int used = 2 * count - 1;
           v = S::even_lanes(S::load_first(t, std::min(used, W)), S::load_first(t + W, std::max(used - W, 0)));
         }
-        best = S::update(best, v);
+        best = S::max_keep_nan(best, v);
       }
     }
     return best;
