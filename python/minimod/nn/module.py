@@ -280,22 +280,28 @@ def register_module_forward_hook(
     return handle
 
 
-def register_module_backward_hook(hook: Callable[..., Any]) -> RemovableHandle:
-    """Register a legacy global backward hook (deprecated in torch).
-
-    minimod has no autograd: the hook is stored and ordered, but it never fires.
-    """
+def _register_global_backward_hook(hook: Callable[..., Any], full: bool) -> RemovableHandle:
+    # Legacy and full backward hooks share one global registry; the first kind registered
+    # fixes which kind it holds, as in torch.
     global _global_is_full_backward_hook
-    if _global_is_full_backward_hook is True:
+    if _global_is_full_backward_hook is (not full):
         msg = (
             "Cannot use both regular backward hooks and full backward hooks as a global Module "
             "hook. Please use only one of them."
         )
         raise RuntimeError(msg)
-    _global_is_full_backward_hook = False
+    _global_is_full_backward_hook = full
     handle = RemovableHandle(_global_backward_hooks)
     _global_backward_hooks[handle.id] = hook
     return handle
+
+
+def register_module_backward_hook(hook: Callable[..., Any]) -> RemovableHandle:
+    """Register a legacy global backward hook (deprecated in torch).
+
+    minimod has no autograd: the hook is stored and ordered, but it never fires.
+    """
+    return _register_global_backward_hook(hook, full=False)
 
 
 def register_module_full_backward_pre_hook(hook: Callable[..., Any]) -> RemovableHandle:
@@ -313,17 +319,7 @@ def register_module_full_backward_hook(hook: Callable[..., Any]) -> RemovableHan
 
     minimod has no autograd: the hook is stored and ordered, but it never fires.
     """
-    global _global_is_full_backward_hook
-    if _global_is_full_backward_hook is False:
-        msg = (
-            "Cannot use both regular backward hooks and full backward hooks as a global Module "
-            "hook. Please use only one of them."
-        )
-        raise RuntimeError(msg)
-    _global_is_full_backward_hook = True
-    handle = RemovableHandle(_global_backward_hooks)
-    _global_backward_hooks[handle.id] = hook
-    return handle
+    return _register_global_backward_hook(hook, full=True)
 
 
 def _forward_unimplemented(self: Module, *input: Any) -> None:  # noqa: A002
