@@ -115,6 +115,19 @@ def _check_one(values: list[int], fname: str, arg: str) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+def _check_window_arity(op: str, k: list, s: list, p: list) -> None:
+    # torch's checks (and words) for a 2-d pooling window: one value or one per dimension.
+    if len(k) not in (1, 2):
+        msg = f"{op}: kernel_size must either be a single int, or a tuple of two ints"
+        raise RuntimeError(msg)
+    if len(s) not in (0, 1, 2):
+        msg = f"{op}: stride must either be omitted, a single int, or a tuple of two ints"
+        raise RuntimeError(msg)
+    if len(p) not in (1, 2):
+        msg = f"{op}: padding must either be a single int, or a tuple of two ints"
+        raise RuntimeError(msg)
+
+
 def _max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, fname):  # noqa: ANN001, ANN202
     x = _input(input, fname)
     k = _ints(kernel_size, fname, "kernel_size", 2)
@@ -122,15 +135,7 @@ def _max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return
     p = _ints(padding, fname, "padding", 4)
     d = _ints(dilation, fname, "dilation", 5)
     ceil = _flag(ceil_mode, fname, "ceil_mode", 6)
-    if len(k) not in (1, 2):
-        msg = "max_pool2d: kernel_size must either be a single int, or a tuple of two ints"
-        raise RuntimeError(msg)
-    if len(s) not in (0, 1, 2):
-        msg = "max_pool2d: stride must either be omitted, a single int, or a tuple of two ints"
-        raise RuntimeError(msg)
-    if len(p) not in (1, 2):
-        msg = "max_pool2d: padding must either be a single int, or a tuple of two ints"
-        raise RuntimeError(msg)
+    _check_window_arity("max_pool2d", k, s, p)
     if len(d) not in (1, 2):
         msg = "max_pool2d: dilation must be either a single int, or a tuple of two ints"
         raise RuntimeError(msg)
@@ -286,15 +291,7 @@ def avg_pool2d(
     if divisor_override is not None and not _is_int(divisor_override):
         msg = f"avg_pool2d(): argument 'divisor_override' must be int, not {type(divisor_override).__name__}"
         raise TypeError(msg)
-    if len(k) not in (1, 2):
-        msg = "avg_pool2d: kernel_size must either be a single int, or a tuple of two ints"
-        raise RuntimeError(msg)
-    if len(s) not in (0, 1, 2):
-        msg = "avg_pool2d: stride must either be omitted, a single int, or a tuple of two ints"
-        raise RuntimeError(msg)
-    if len(p) not in (1, 2):
-        msg = "avg_pool2d: padding must either be a single int, or a tuple of two ints"
-        raise RuntimeError(msg)
+    _check_window_arity("avg_pool2d", k, s, p)
     k2 = _pair(k)
     div = None if divisor_override is None else int(divisor_override)
     return _core.avg_pool2d(x, k2, _pair(s, k2), _pair(p), ceil, cip, div)
