@@ -40,19 +40,19 @@ constexpr std::int64_t kUFloats = std::int64_t{1} << 20;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
-// The active ISA's transforms of F(m x m, 3x3), m = 2 or 4.
-WinogradTransforms winograd_transforms(int m) {
+// The active ISA's transforms.
+WinogradTransforms winograd_transforms() {
 #if defined(MINIMOD_X86)
   switch (active_isa()) {
     case Isa::Avx512:
-      return m == 4 ? winograd4x4_transforms_avx512() : winograd_transforms_avx512();
+      return winograd_transforms_avx512();
     case Isa::Avx2:
-      return m == 4 ? winograd4x4_transforms_avx2() : winograd_transforms_avx2();
+      return winograd_transforms_avx2();
     default:
       break;
   }
 #endif
-  return m == 4 ? winograd4x4_transforms_generic() : winograd_transforms_generic();
+  return winograd_transforms_generic();
 }
 
 // Runs fn(chunk, job) for every job in [0, jobs), jobs claimed dynamically by min(threads, jobs)
@@ -315,8 +315,9 @@ constexpr std::int64_t kPipelineBandFloats = std::int64_t{1} << 17;
 }  // namespace
 
 void conv_winograd(const ConvParams& p, const float* x, const float* w, const float* bias,
-                   bool relu, float* y, int m) {
-  const WinogradTransforms tf = winograd_transforms(m);
+                   bool relu, float* y) {
+  const WinogradTransforms tf = winograd_transforms();
+  const int m = tf.m;
   const std::int64_t xis = (m + 2) * (m + 2);
   const GemmKernels& kt = gemm_kernels();
   const std::int64_t C = p.in_channels, K = p.out_channels;

@@ -31,7 +31,7 @@ namespace {
 //   A^T = [1 1 1 0; 0 1 -1 -1]
 // Every coefficient is 0, +-1 or 1/2: the transforms add only a few exact-coefficient roundings,
 // which keeps the result within a few ulps of direct convolution (F(4x4, 3x3), with coefficients
-// up to 8, loses about 6x more: winograd4x4_impl.h).
+// up to 8, lost about 6x more: winograd.h).
 inline void bt_1d(const float* __restrict d0, const float* __restrict d1,
                   const float* __restrict d2, const float* __restrict d3, float* __restrict o0,
                   float* __restrict o1, float* __restrict o2, float* __restrict o3,
