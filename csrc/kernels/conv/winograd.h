@@ -37,8 +37,11 @@ bool winograd_wins(const ConvParams& p);
 
 // y = conv(x, w) + bias, then ReLU if `relu`; `winograd_applies(p)` must hold. Workspaces are
 // allocated before any thread starts, so running out of memory throws std::bad_alloc here.
+// rows: which operand the GEMM microkernel's rows walk (winograd.cpp, Orientation); Auto picks
+// the one with fewer padded multiply-adds, the others are for tests.
+enum class WinogradGemmRows { Auto, Tiles, Channels };
 void conv_winograd(const ConvParams& p, const float* x, const float* w, const float* bias,
-                   bool relu, float* y);
+                   bool relu, float* y, WinogradGemmRows rows = WinogradGemmRows::Auto);
 
 // ---- the per-ISA transforms (winograd_impl.h), for the driver ----
 
@@ -77,6 +80,8 @@ struct WinogradTransforms {
   // U[xi] for output channels [k0, k0 + rows) as one packed A panel of mr rows per xi:
   // element (xi, c, r) at u + xi * winograd_u_stride(channels, mr) + c * mr + r;
   // rows past `rows` hold finite filler (the microkernel for `rows` rows never reads them).
+  // mr may also be a B panel width (U transposed, output channels as the GEMM's columns): then
+  // min(mr, 16) floats per input channel are written and rows <= 16 (wider panels: two calls).
   // w is the (C_out, C_in, 3, 3) weight.
   void (*weight)(const float* w, std::int64_t channels, std::int64_t k0, int rows, int mr,
                  float* u);
@@ -84,6 +89,10 @@ struct WinogradTransforms {
   // m + xi * xs) into y4: m * m rows of `count` floats, row m * a + b holding output
   // (m * ty + a, m * tx + b) of each tile.
   void (*output_tiles)(const float* m, std::int64_t xs, std::int64_t count, float* y4);
+  // output_tiles for M stored transposed (tiles as the GEMM's rows): element (channel r, tile t)
+  // of M[xi] at m + xi * xs + t * ts + r; `channels` channels, each into y4 + 4 * count * r.
+  void (*output_columns)(const float* m, std::int64_t xs, std::int64_t ts, std::int64_t count,
+                         int channels, float* y4);
   // Tiles [tx0, tx0 + count) of tile row ty from y4 (rows ys floats apart) into the output plane
   // yc, clipped to the output's extent, plus bias, then ReLU.
   void (*store_tiles)(const WinogradGeometry& g, const float* y4, std::int64_t ys,

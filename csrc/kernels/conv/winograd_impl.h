@@ -179,7 +179,9 @@ inline void g_1d(const WinogradLanes& g0, const WinogradLanes& g1, const Winogra
   o[3] = g2;
 }
 
-// MR: the panel height known at compile time (the GEMM tables use 6 and 14), 0 for any.
+// MR: the floats per input channel in the panel known at compile time (the GEMM tables' A panel
+// heights 6 and 14, or B panel widths 8, 16 and 32), 0 for any; min(MR, 16) of them are written
+// (a 32-wide B panel is written in two calls, u and u + 16; `rows` <= 16).
 // Lane r of every vector is output channel k0 + r; per input channel the 9 taps are loaded into
 // 9 vectors (one hardware gather each on AVX-512), transformed in registers and stored as the 16
 // mr-float rows of the panel. (The earlier version staged the taps and both 1-d passes through
@@ -188,9 +190,10 @@ inline void g_1d(const WinogradLanes& g0, const WinogradLanes& g1, const Winogra
 template <int MR>
 void winograd_weight_panel(const float* w, std::int64_t channels, std::int64_t k0, int rows,
                            int mr_runtime, float* u) {
-  const int mr = MR > 0 ? MR : mr_runtime;  // <= 16, the lanes of WinogradLanes
+  const int mr = MR > 0 ? MR : mr_runtime;
+  const int lanes = mr < 16 ? mr : 16;  // written per input channel (WinogradLanes has 16)
   const std::int64_t xs = winograd_u_stride(channels, mr);
-  const std::size_t row_bytes = sizeof(float) * static_cast<std::size_t>(mr);
+  const std::size_t row_bytes = sizeof(float) * static_cast<std::size_t>(lanes);
   // Lanes past `rows` stay zero (finite; the microkernel for `rows` rows never reads them).
   WinogradLanes g[9];
   for (int tap = 0; tap < 9; ++tap) g[tap] = WinogradLanes{};
@@ -204,7 +207,7 @@ void winograd_weight_panel(const float* w, std::int64_t channels, std::int64_t k
     idx[r] = static_cast<std::int32_t>((r < rows ? r : rows - 1) * channels * 9);
   }
   const __m512i vidx = _mm512_load_si512(idx);
-  const __mmask16 row_mask = static_cast<__mmask16>((1u << mr) - 1u);
+  const __mmask16 row_mask = static_cast<__mmask16>((1u << lanes) - 1u);
 #endif
   for (std::int64_t c = 0; c < channels; ++c) {
 #if defined(__AVX512F__)
@@ -256,6 +259,12 @@ void winograd_weight_impl(const float* w, std::int64_t channels, std::int64_t k0
       return winograd_weight_panel<14>(w, channels, k0, rows, mr, u);
     case 6:
       return winograd_weight_panel<6>(w, channels, k0, rows, mr, u);
+    case 32:
+      return winograd_weight_panel<32>(w, channels, k0, rows, mr, u);
+    case 16:
+      return winograd_weight_panel<16>(w, channels, k0, rows, mr, u);
+    case 8:
+      return winograd_weight_panel<8>(w, channels, k0, rows, mr, u);
     default:
       return winograd_weight_panel<0>(w, channels, k0, rows, mr, u);
   }
@@ -282,6 +291,44 @@ void winograd_output_tiles_impl(const float* __restrict m, std::int64_t xs, std:
     y1[x] = z0[1] - z0[2] - z0[3];
     y2[x] = z1[0] + z1[1] + z1[2];
     y3[x] = z1[1] - z1[2] - z1[3];
+  }
+}
+
+// The same A^T M A with M transposed (tiles as the GEMM's rows): element (channel r, tile t) of
+// M[xi] at m + xi * xs + t * ts + r, for `count` tiles and `channels` (<= ts) channels, vectorised
+// across 16 channels; channel r's 4 output rows go to y4 + 4 * count * r (the layout
+// output_tiles writes for one channel).
+void winograd_output_columns_impl(const float* __restrict m, std::int64_t xs, std::int64_t ts,
+                                  std::int64_t count, int channels, float* __restrict y4) {
+  for (int h = 0; h < channels; h += 16) {
+    const int lanes = channels - h < 16 ? channels - h : 16;
+    for (std::int64_t t = 0; t < count; ++t) {
+      const float* mt = m + t * ts + h;
+      WinogradLanes a[16];
+      for (int xi = 0; xi < 16; ++xi) {
+        if (lanes == 16) {
+          std::memcpy(&a[xi], mt + xi * xs, sizeof(WinogradLanes));
+        } else {
+          a[xi] = WinogradLanes{};
+          for (int l = 0; l < lanes; ++l) a[xi][l] = mt[xi * xs + l];
+        }
+      }
+      WinogradLanes z0[4], z1[4];
+      for (int j = 0; j < 4; ++j) {
+        z0[j] = a[j] + a[4 + j] + a[8 + j];
+        z1[j] = a[4 + j] - a[8 + j] - a[12 + j];
+      }
+      const WinogradLanes o0 = z0[0] + z0[1] + z0[2], o1 = z0[1] - z0[2] - z0[3];
+      const WinogradLanes o2 = z1[0] + z1[1] + z1[2], o3 = z1[1] - z1[2] - z1[3];
+      float* y = y4 + 4 * count * h + t;
+      for (int l = 0; l < lanes; ++l) {
+        float* yl = y + 4 * count * l;
+        yl[0] = o0[l];
+        yl[count] = o1[l];
+        yl[2 * count] = o2[l];
+        yl[3 * count] = o3[l];
+      }
+    }
   }
 }
 
@@ -324,6 +371,7 @@ inline WinogradTransforms winograd_transforms_impl() {
   t.input = winograd_input_impl;
   t.weight = winograd_weight_impl;
   t.output_tiles = winograd_output_tiles_impl;
+  t.output_columns = winograd_output_columns_impl;
   t.store_tiles = winograd_store_tiles_impl;
   return t;
 }
