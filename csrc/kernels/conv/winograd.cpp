@@ -1,10 +1,13 @@
 // Winograd F(2x2, 3x3) driver: geometry, workspaces, the two phases and how threads share them.
 //
 //   phase 1 (over (image, input channel)): input transform into V, stored directly as the GEMM's
-//           packed B panels (nr tiles wide), so no B packing happens later.
-//   phase 2 (over units = (panel of mr output channels) x (range of tile panels)): the 16 GEMMs
-//           M[xi] = U[xi] * V[xi] of this panel's weights (U: 16 packed A panels) with the active
+//           packed panels of tiles, so no packing happens later.
+//   phase 2 (over units = (panel of output channels) x (range of tile panels)): the 16 GEMMs
+//           M[xi] = U[xi] * V[xi] of this panel's weights (U: 16 packed panels) with the active
 //           ISA's GEMM microkernels, then the output transform with bias and ReLU straight into y.
+// The GEMMs run in one of two orientations (Orientation): output channels as the microkernel's
+// rows (U as A panels of mr channels, V as B panels of nr tiles) or tiles as its rows (V as A
+// panels of mr tiles, U as B panels of nr channels), whichever pads fewer multiply-adds.
 // Images are processed in batches so that V stays within kVFloats.
 //
 // Cache reuse. Large images run in bands of tile rows (conv_winograd), so that the V a band's

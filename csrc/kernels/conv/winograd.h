@@ -16,6 +16,10 @@
 // simulate at 1.3x the bound), and on ResNet-18's shapes it was no faster at 1 thread (ratio to
 // F(2x2): 256ch 14x14 1.21, 128ch 28x28 1.26, 64ch 56x56 1.06), so no route could use it.
 //
+// The 16 GEMMs run with either the output channels or the tiles as the microkernel's rows,
+// whichever pads less (winograd.cpp, Orientation; ResNet-18's 256ch 14x14, 49 tiles, runs 0.78
+// of the other orientation's time at 1 thread, AVX-512; 0.67 on AVX2).
+//
 // Weights are transformed on every call (U is never cached: a plain module must see every weight
 // write at its next forward): all of U once per call when it fits 4 MiB, otherwise one
 // microkernel panel of output channels at a time right before that panel's GEMMs; either way its
