@@ -521,7 +521,8 @@ transposes, slices and negative strides are read in place: this tests the packin
       py::arg("relu") = false, py::arg("path") = "auto",
       "conv_nd through a forced path: auto, reference (naive loops), gemm_1x1, shift_gemm "
       "(shift_gemm_columns / shift_gemm_pixel_rows: one orientation), depthwise, im2col_gemm, "
-      "winograd or winograd4x4 (ValueError when the path does not apply).");
+      "winograd (winograd_tile_rows / winograd_channel_rows: one GEMM orientation) (ValueError "
+      "when the path does not apply).");
   t.def(
       "conv_path",
       [](const py::handle& x, const py::handle& w, const std::vector<std::int64_t>& stride,

@@ -226,3 +226,55 @@ def test_bands_match_torch(isa):
                                          torch.from_numpy(b), padding=(2, 1)).numpy()
     out = winograd(x, w, b, (2, 1), (2, 1))
     assert np.abs(out - ref).max() <= 1e-4 * np.abs(ref).max()
+
+
+# Shapes for the two GEMM orientations forced: output-channel counts around the B panel widths
+# (8, 16, 32) and the A panel heights (6, 14), tile counts around them, partial tiles, batches.
+ORIENTATION_SHAPES = SHAPES + [
+    # n, cin, cout, h, w, pad_before, pad_after
+    (1, 32, 32, 14, 14, (1, 1), (1, 1)),  # 49 tiles: the tile-rows orientation's case
+    (1, 24, 40, 14, 14, (1, 1), (1, 1)),  # a partial last channel panel (40 = 32 + 8)
+    (2, 16, 17, 13, 14, (1, 1), (1, 1)),  # 17 channels: 16 + 1
+    (1, 9, 1, 10, 10, (1, 1), (1, 1)),  # one output channel
+    (3, 8, 100, 7, 7, (1, 1), (1, 1)),  # several images per panel of tiles
+    (1, 300, 33, 10, 10, (1, 1), (1, 1)),  # U over the up-front budget only for ...
+    (1, 40, 300, 9, 9, (1, 1), (1, 1)),  # ... one of the orientations
+]
+
+
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+@pytest.mark.parametrize("shape", ORIENTATION_SHAPES)
+def test_both_gemm_orientations(isa, threads, shape):
+    n, cin, cout, h, w_, pb, pa = shape
+    rng = np.random.default_rng(cin * 7 + cout + h)
+    x, w, b = realistic(rng, n, cin, cout, h, w_, bias=cout % 2 == 1)
+    ref = np.maximum(conv3x3_reference(x, w, b, pb, pa), 0.0)
+    tile_rows = winograd(x, w, b, pb, pa, relu=True, path="winograd_tile_rows")
+    channel_rows = winograd(x, w, b, pb, pa, relu=True, path="winograd_channel_rows")
+    assert_close_relative(tile_rows, ref)
+    assert_close_relative(channel_rows, ref)
+    # Same transforms, same sums per output, only the GEMM's blocking differs.
+    assert_close_relative(tile_rows, channel_rows.astype(np.float64), rel=1e-5)
+
+
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+@pytest.mark.parametrize("path", ["winograd", "winograd_tile_rows", "winograd_channel_rows"])
+def test_resnet_winograd_shapes_match_torch_both_orientations(isa, threads, path):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(17)
+    for cin, size in [(256, 14), (128, 28), (64, 56)]:  # ResNet-18 layers 3, 2, 1
+        x, w, b = realistic(rng, 1, cin, cin, size, size)
+        with torch.no_grad():
+            ref = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(w),
+                                             torch.from_numpy(b), padding=1).numpy()
+        out = winograd(x, w, b, path=path)
+        assert np.abs(out - ref).max() <= 1e-4 * np.abs(ref).max()
+        assert_close_relative(out, conv3x3_reference(x, w, b, (1, 1), (1, 1)))
+
+
+def test_orientation_paths_reject_shapes_they_cannot_compute():
+    x = np.zeros((1, 8, 8, 8), np.float32)
+    for path in ["winograd_tile_rows", "winograd_channel_rows"]:
+        with pytest.raises(ValueError, match=path):
+            T.conv_nd(x, np.zeros((8, 8, 3, 3), np.float32), None, [2, 2], [1, 1], [1, 1],
+                      [1, 1], 1, path=path)

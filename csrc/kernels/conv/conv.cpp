@@ -144,8 +144,10 @@ const char* conv_path_name(ConvPath path) {
       return "im2col_gemm";
     case ConvPath::Winograd:
       return "winograd";
-    case ConvPath::Winograd4x4:
-      return "winograd4x4";
+    case ConvPath::WinogradTileRows:
+      return "winograd_tile_rows";
+    case ConvPath::WinogradChannelRows:
+      return "winograd_channel_rows";
     case ConvPath::ShiftGemmColumns:
       return "shift_gemm_columns";
     case ConvPath::ShiftGemmPixelRows:
@@ -160,7 +162,8 @@ constexpr ConvPath kAllPaths[] = {ConvPath::Auto,        ConvPath::Reference,
                                   ConvPath::Gemm1x1,     ConvPath::ShiftGemm,
                                   ConvPath::ShiftGemmColumns, ConvPath::ShiftGemmPixelRows,
                                   ConvPath::Depthwise,   ConvPath::Im2colGemm,
-                                  ConvPath::Winograd,    ConvPath::Winograd4x4};
+                                  ConvPath::Winograd,    ConvPath::WinogradTileRows,
+                                  ConvPath::WinogradChannelRows};
 }  // namespace
 
 bool conv_path_from_name(const char* name, ConvPath* path) {
@@ -201,7 +204,8 @@ bool conv_path_applies(ConvPath path, const ConvParams& p) {
     case ConvPath::ShiftGemmPixelRows:
       return shift_strides_ok(p);
     case ConvPath::Winograd:
-    case ConvPath::Winograd4x4:
+    case ConvPath::WinogradTileRows:
+    case ConvPath::WinogradChannelRows:
       return winograd_applies(p);
     default:
       return true;
@@ -652,8 +656,12 @@ void conv_forward(const ConvParams& p, const float* x, const float* w, const flo
       conv_shift_pixel_rows(p, x, w, bias, relu, y);
       return;
     case ConvPath::Winograd:
-    case ConvPath::Winograd4x4:
-      conv_winograd(p, x, w, bias, relu, y, path == ConvPath::Winograd4x4 ? 4 : 2);
+    case ConvPath::WinogradTileRows:
+    case ConvPath::WinogradChannelRows:
+      conv_winograd(p, x, w, bias, relu, y,
+                    path == ConvPath::WinogradTileRows      ? WinogradGemmRows::Tiles
+                    : path == ConvPath::WinogradChannelRows ? WinogradGemmRows::Channels
+                                                            : WinogradGemmRows::Auto);
       return;
     default:
       conv_gemm(p, x, w, bias, relu, y, /*pointwise=*/false);

@@ -55,7 +55,9 @@ enum class ConvPath : int {
   Depthwise,    // one input channel per group: direct kernel
   Im2colGemm,   // im2col panels packed straight from the image + packed GEMM
   Winograd,     // 3x3, unit stride and dilation, groups 1: Winograd F(2x2, 3x3) (winograd.h)
-  Winograd4x4,  // the same shapes through Winograd F(4x4, 3x3) (winograd4x4_impl.h)
+  // Winograd with its GEMMs in one orientation, whatever it would pick (tests; see winograd.cpp):
+  WinogradTileRows,     // M^T (tiles x C_out) = V^T * U^T
+  WinogradChannelRows,  // M (C_out x tiles) = U * V
   // ShiftGemm in one orientation, whatever it would pick (tests; conv_route never returns these):
   ShiftGemmColumns,    // C (C_out x phase columns) = W * shifted rows
   ShiftGemmPixelRows,  // C^T (output pixels x C_out) = gathered im2col^T * W^T

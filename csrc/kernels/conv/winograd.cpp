@@ -1,10 +1,13 @@
 // Winograd F(2x2, 3x3) driver: geometry, workspaces, the two phases and how threads share them.
 //
 //   phase 1 (over (image, input channel)): input transform into V, stored directly as the GEMM's
-//           packed B panels (nr tiles wide), so no B packing happens later.
-//   phase 2 (over units = (panel of mr output channels) x (range of tile panels)): the 16 GEMMs
-//           M[xi] = U[xi] * V[xi] of this panel's weights (U: 16 packed A panels) with the active
+//           packed panels of tiles, so no packing happens later.
+//   phase 2 (over units = (panel of output channels) x (range of tile panels)): the 16 GEMMs
+//           M[xi] = U[xi] * V[xi] of this panel's weights (U: 16 packed panels) with the active
 //           ISA's GEMM microkernels, then the output transform with bias and ReLU straight into y.
+// The GEMMs run in one of two orientations (Orientation): output channels as the microkernel's
+// rows (U as A panels of mr channels, V as B panels of nr tiles) or tiles as its rows (V as A
+// panels of mr tiles, U as B panels of nr channels), whichever pads fewer multiply-adds.
 // Images are processed in batches so that V stays within kVFloats.
 //
 // Cache reuse. Large images run in bands of tile rows (conv_winograd), so that the V a band's
@@ -40,19 +43,19 @@ constexpr std::int64_t kUFloats = std::int64_t{1} << 20;
 
 std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
-// The active ISA's transforms of F(m x m, 3x3), m = 2 or 4.
-WinogradTransforms winograd_transforms(int m) {
+// The active ISA's transforms.
+WinogradTransforms winograd_transforms() {
 #if defined(MINIMOD_X86)
   switch (active_isa()) {
     case Isa::Avx512:
-      return m == 4 ? winograd4x4_transforms_avx512() : winograd_transforms_avx512();
+      return winograd_transforms_avx512();
     case Isa::Avx2:
-      return m == 4 ? winograd4x4_transforms_avx2() : winograd_transforms_avx2();
+      return winograd_transforms_avx2();
     default:
       break;
   }
 #endif
-  return m == 4 ? winograd4x4_transforms_generic() : winograd_transforms_generic();
+  return winograd_transforms_generic();
 }
 
 // Runs fn(chunk, job) for every job in [0, jobs), jobs claimed dynamically by min(threads, jobs)
@@ -109,24 +112,54 @@ bool winograd_wins(const ConvParams& p) {
 
 namespace {
 
+// Which operand of the GEMMs M[xi] = U[xi] * V[xi] the microkernel's rows walk. The microkernel
+// costs in proportion to its rows (each row count has its own instantiation) but to its columns
+// rounded up to a SIMD vector (nr_step), so the side with the awkward count belongs on the rows:
+//   channel rows: U as A panels of mr output channels, V as B panels of nr tiles (M: channel x tile);
+//   tile rows:    V as A panels of mr tiles, U as B panels of nr output channels (M: tile x channel).
+// ResNet-18's 256ch 14x14 has 49 tiles: as columns, 64 (32 + 17 rounded to 2 vectors), 30% more
+// multiply-adds than the 49 rows it takes as rows, with its 256 channels as exact columns.
+struct Orientation {
+  bool tile_rows;
+  int tile_panel;  // tiles per V panel (g.nr)
+  int chan_panel;  // output channels per U panel (one unit's channels)
+};
+
+Orientation orientation(bool tile_rows) {
+  const GemmKernels& kt = gemm_kernels();
+  return tile_rows ? Orientation{true, kt.mr, kt.nr} : Orientation{false, kt.nr, kt.mr};
+}
+
+// Multiply-add lanes of the GEMMs for `tiles` tiles (in GEMM panels of at most nr tiles when they
+// are columns) and K output channels, per input channel and xi, in either orientation.
+std::int64_t padded_gemm_lanes(std::int64_t tiles, std::int64_t K, bool tile_rows) {
+  const GemmKernels& kt = gemm_kernels();
+  auto columns = [&](std::int64_t n) {
+    const std::int64_t full = n / kt.nr, rest = n % kt.nr;
+    return full * kt.nr + ceil_div(rest, kt.nr_step) * kt.nr_step;
+  };
+  return tile_rows ? tiles * columns(K) : K * columns(tiles);
+}
+
 // Everything the driver derives from p, the variant and the thread count, and the workspace it
 // needs.
 struct DriverPlan {
   WinogradTransforms tf;  // the variant: F(m x m, 3x3), with xis = (m + 2)^2 tile matrices
   int m, xis;
+  Orientation o;
   WinogradGeometry g;
   std::int64_t tiles_image, images_per_batch, max_panels, kpanels, range_panels;
   std::int64_t tsplit_max, m_floats, own_u, per_chunk, chunks, v_floats;
 };
 
-DriverPlan driver_plan(const ConvParams& p, const WinogradTransforms& tf, bool u_shared,
-                       int threads) {
-  const GemmKernels& kt = gemm_kernels();
+DriverPlan driver_plan(const ConvParams& p, const WinogradTransforms& tf, const Orientation& o,
+                       bool u_shared, int threads) {
   const std::int64_t C = p.in_channels, K = p.out_channels;
-  const int mr = kt.mr, nr = kt.nr;
+  const int tp = o.tile_panel, cp = o.chan_panel;
   DriverPlan d;
   d.tf = tf;
   d.m = tf.m;
+  d.o = o;
   d.xis = (tf.m + 2) * (tf.m + 2);
   const std::int64_t xis = d.xis;
   WinogradGeometry& g = d.g;
@@ -139,31 +172,43 @@ DriverPlan driver_plan(const ConvParams& p, const WinogradTransforms& tf, bool u
   g.pad_left = p.pad_before[2];
   g.tiles_h = ceil_div(g.out_h, d.m);
   g.tiles_w = ceil_div(g.out_w, d.m);
-  g.nr = nr;
+  g.nr = tp;
   d.tiles_image = g.tiles_h * g.tiles_w;
   d.images_per_batch =
       std::clamp<std::int64_t>(kVFloats / std::max<std::int64_t>(1, xis * C * d.tiles_image), 1,
                                p.batch);
-  d.max_panels = ceil_div(d.images_per_batch * d.tiles_image, nr);
+  d.max_panels = ceil_div(d.images_per_batch * d.tiles_image, tp);
 
   // Units of phase 2: output-channel panels, each split into tile ranges when there are too few
   // panels to keep every thread busy (each split repeats its panel's weight transform).
-  d.kpanels = ceil_div(K, mr);
+  d.kpanels = ceil_div(K, cp);
   const std::int64_t want = threads > 1 ? 4 * threads : 1;
-  d.range_panels = std::max<std::int64_t>(1, kVRangeFloats / (xis * C * nr));
+  d.range_panels = std::max<std::int64_t>(1, kVRangeFloats / (xis * C * tp));
   d.tsplit_max = std::clamp<std::int64_t>(
       std::max(ceil_div(want, d.kpanels), u_shared ? ceil_div(d.max_panels, d.range_panels) : 1),
       1, d.max_panels);
   const std::int64_t unit_panels_max = ceil_div(d.max_panels, d.tsplit_max);
 
   const std::int64_t in_work = WinogradTransforms::input_work(g, d.m);
-  const std::int64_t out_work = WinogradTransforms::output_work(unit_panels_max * nr, d.m);
-  d.m_floats = xis * (mr * unit_panels_max * nr + 16);
-  d.own_u = u_shared ? 0 : xis * winograd_u_stride(C, mr);
+  // Output transform: one channel at a time (channel rows), or all the unit's channels at once.
+  const std::int64_t out_work = WinogradTransforms::output_work(unit_panels_max * tp, d.m) *
+                                (o.tile_rows ? cp : 1);
+  d.m_floats = xis * (cp * unit_panels_max * tp + 16);
+  d.own_u = u_shared ? 0 : xis * winograd_u_stride(C, cp);
   d.per_chunk = ceil_div(std::max(in_work, d.own_u + d.m_floats + out_work), 16) * 16;
   d.chunks = std::max<std::int64_t>(1, threads);
-  d.v_floats = ceil_div(xis * (d.max_panels * C * nr + 16), 16) * 16;
+  d.v_floats = ceil_div(xis * (d.max_panels * C * tp + 16), 16) * 16;
   return d;
+}
+
+// U of output-channel panel kp (chan_panel channels per input channel; at most 16 per call).
+void transform_weight_panel(const WinogradTransforms& tf, const Orientation& o, const float* w,
+                            std::int64_t C, std::int64_t K, std::int64_t kp, float* u) {
+  const std::int64_t k0 = kp * o.chan_panel;
+  const int rows = static_cast<int>(std::min<std::int64_t>(o.chan_panel, K - k0));
+  for (int off = 0; off < rows; off += 16) {
+    tf.weight(w, C, k0 + off, std::min(16, rows - off), o.chan_panel, u + off);
+  }
 }
 
 // The two phases for p, whose image planes lie x_plane / y_plane floats apart (p may be a band of
@@ -175,25 +220,23 @@ void winograd_driver(const ConvParams& p, const DriverPlan& d, const float* x,
                      bool relu, float* y, std::int64_t y_plane, float* v, float* work) {
   const GemmKernels& kt = gemm_kernels();
   const WinogradTransforms& tf = d.tf;
+  const Orientation& o = d.o;
   const int xis = d.xis;
   const std::int64_t C = p.in_channels, K = p.out_channels;
-  const int mr = kt.mr, nr = kt.nr;
+  const int tp = o.tile_panel, cp = o.chan_panel;
   WinogradGeometry g = d.g;
   const std::int64_t tiles_image = d.tiles_image, images_per_batch = d.images_per_batch;
   const std::int64_t kpanels = d.kpanels, tsplit_max = d.tsplit_max;
   const std::int64_t m_floats = d.m_floats, own_u = d.own_u, per_chunk = d.per_chunk;
   const std::int64_t chunks = d.chunks;
-  const std::int64_t u_xs = winograd_u_stride(C, mr);
+  const std::int64_t u_xs = winograd_u_stride(C, cp);
   const std::int64_t u_floats = xis * u_xs;
   const bool u_shared = u_all != nullptr;
-  auto panel_rows = [&](std::int64_t kp) {
-    return static_cast<int>(std::min<std::int64_t>(mr, K - kp * mr));
-  };
   for (std::int64_t n0 = 0; n0 < p.batch; n0 += images_per_batch) {
     const std::int64_t images = std::min(images_per_batch, p.batch - n0);
     const std::int64_t tiles = images * tiles_image;
-    const std::int64_t panels = ceil_div(tiles, nr);
-    g.xi_stride = panels * C * nr + 16;
+    const std::int64_t panels = ceil_div(tiles, tp);
+    g.xi_stride = panels * C * tp + 16;
     float* vp = v;
 
     // Phase 1: input transform, one (image, channel) per job.
@@ -203,10 +246,10 @@ void winograd_driver(const ConvParams& p, const DriverPlan& d, const float* x,
                    tf.input(g, x + ((n0 + n) * C + c) * x_plane, c, n * tiles_image, vp,
                             work + chunk * per_chunk);
                    // Tiles past the end in the last panel: defined zeros (read, never stored).
-                   if (n == images - 1 && tiles % nr != 0) {
+                   if (n == images - 1 && tiles % tp != 0) {
                      for (int xi = 0; xi < xis; ++xi) {
-                       float* lane = vp + xi * g.xi_stride + (panels - 1) * C * nr + c * nr;
-                       for (std::int64_t t = tiles % nr; t < nr; ++t) lane[t] = 0.0f;
+                       float* lane = vp + xi * g.xi_stride + (panels - 1) * C * tp + c * tp;
+                       for (std::int64_t t = tiles % tp; t < tp; ++t) lane[t] = 0.0f;
                      }
                    }
                  });
@@ -217,16 +260,16 @@ void winograd_driver(const ConvParams& p, const DriverPlan& d, const float* x,
     for_each_job(units, std::min(chunks, units), [&](std::int64_t chunk, std::int64_t unit) {
       const std::int64_t kp = u_shared ? unit % kpanels : unit / tsplit;
       const std::int64_t ts = u_shared ? unit / kpanels : unit % tsplit;
-      const std::int64_t k0 = kp * mr;
-      const int rows = panel_rows(kp);
+      const std::int64_t k0 = kp * cp;
+      const int kcount = static_cast<int>(std::min<std::int64_t>(cp, K - k0));
       const std::int64_t pa = panels * ts / tsplit, pb = panels * (ts + 1) / tsplit;
       if (pb <= pa) return;
-      const std::int64_t ta = pa * nr, tb = std::min(tiles, pb * nr);
-      const std::int64_t ldm = (pb - pa) * nr;
+      const std::int64_t ta = pa * tp, tb = std::min(tiles, pb * tp);
+      const std::int64_t ldm = (pb - pa) * tp;  // tiles of M per channel (channel rows)
       float* m = work + chunk * per_chunk + own_u;
       float* owork = m + m_floats;
       const float* u = u_all ? u_all + kp * u_floats : work + chunk * per_chunk;
-      if (!u_shared) tf.weight(w, C, k0, rows, mr, work + chunk * per_chunk);
+      if (!u_shared) transform_weight_panel(tf, o, w, C, K, kp, work + chunk * per_chunk);
 
       UkernelTile tile;
       tile.accumulate = false;
@@ -234,31 +277,44 @@ void winograd_driver(const ConvParams& p, const DriverPlan& d, const float* x,
       tile.relu = false;
       tile.bias_row = nullptr;
       tile.bias_col = nullptr;
+      const std::int64_t xs = cp * ldm + 16;  // floats between M[xi]
       for (int xi = 0; xi < xis; ++xi) {
         const float* ux = u + xi * u_xs;
         const float* vx = vp + xi * g.xi_stride;
-        float* mx = m + xi * (mr * ldm + 16);
+        float* mx = m + xi * xs;
         for (std::int64_t pnl = pa; pnl < pb; ++pnl) {
-          const int cols = static_cast<int>(std::min<std::int64_t>(nr, tiles - pnl * nr));
-          const int vsel = (cols + kt.nr_step - 1) / kt.nr_step - 1;
-          kt.ukernel[rows - 1][vsel](C, ux, vx + pnl * C * nr, mx + (pnl - pa) * nr, ldm, cols,
-                                     tile);
+          const int count = static_cast<int>(std::min<std::int64_t>(tp, tiles - pnl * tp));
+          if (o.tile_rows) {  // M^T (tiles x cp channels) += V^T panel * U^T panel
+            const int vsel = (kcount + kt.nr_step - 1) / kt.nr_step - 1;
+            kt.ukernel[count - 1][vsel](C, vx + pnl * C * tp, ux, mx + (pnl - pa) * tp * cp, cp,
+                                        kcount, tile);
+          } else {  // M (kcount channels x tiles) = U panel * V panel
+            const int vsel = (count + kt.nr_step - 1) / kt.nr_step - 1;
+            kt.ukernel[kcount - 1][vsel](C, ux, vx + pnl * C * tp, mx + (pnl - pa) * tp, ldm,
+                                         count, tile);
+          }
         }
       }
 
       // Output transform: A^T M A over the unit's whole tile range per output channel, then
       // stored one tile-row segment at a time.
-      const std::int64_t xs = mr * ldm + 16;
-      for (int r = 0; r < rows; ++r) {
+      const std::int64_t span = tb - ta;
+      if (o.tile_rows) tf.output_columns(m, xs, cp, span, kcount, owork);
+      for (int r = 0; r < kcount; ++r) {
         const std::int64_t k = k0 + r;
         const float b = bias ? bias[k] : 0.0f;
-        tf.output_tiles(m + r * ldm, xs, tb - ta, owork);
+        float* y4 = owork;
+        if (o.tile_rows) {
+          y4 += 4 * span * r;
+        } else {
+          tf.output_tiles(m + r * ldm, xs, span, owork);
+        }
         for (std::int64_t t = ta; t < tb;) {
           const std::int64_t n = t / tiles_image, rem = t % tiles_image;
           const std::int64_t ty = rem / g.tiles_w, tx = rem % g.tiles_w;
           const std::int64_t count = std::min(g.tiles_w - tx, tb - t);
-          tf.store_tiles(g, owork + (t - ta), tb - ta, count, ty, tx,
-                         y + ((n0 + n) * K + k) * y_plane, b, relu);
+          tf.store_tiles(g, y4 + (t - ta), span, count, ty, tx, y + ((n0 + n) * K + k) * y_plane,
+                         b, relu);
           t += count;
         }
       }
@@ -315,90 +371,117 @@ constexpr std::int64_t kPipelineBandFloats = std::int64_t{1} << 17;
 }  // namespace
 
 void conv_winograd(const ConvParams& p, const float* x, const float* w, const float* bias,
-                   bool relu, float* y, int m) {
-  const WinogradTransforms tf = winograd_transforms(m);
+                   bool relu, float* y, WinogradGemmRows gemm_rows) {
+  const WinogradTransforms tf = winograd_transforms();
+  const int m = tf.m;
   const std::int64_t xis = (m + 2) * (m + 2);
-  const GemmKernels& kt = gemm_kernels();
   const std::int64_t C = p.in_channels, K = p.out_channels;
-  const int mr = kt.mr;
   const int threads = std::max(1, get_num_threads());
-  const std::int64_t kpanels = ceil_div(K, mr);
-  const std::int64_t u_floats = xis * winograd_u_stride(C, mr);
-  float* u_all = nullptr;
-  if (kpanels * u_floats <= kUFloats) {
-    u_all = workspace(2, static_cast<std::size_t>(kpanels * u_floats));
-    const std::int64_t chunks = std::min<std::int64_t>(threads, kpanels);
-    for_each_job(kpanels, chunks, [&](std::int64_t, std::int64_t kp) {
-      tf.weight(w, C, kp * mr, static_cast<int>(std::min<std::int64_t>(mr, K - kp * mr)), mr,
-                u_all + kp * u_floats);
-    });
-  }
-
   const std::int64_t in_plane = p.in_plane(), out_plane = p.out_plane();
-  const std::int64_t tiles_h = ceil_div(p.out_size[1], m);
-  const std::int64_t row_v = xis * C * ceil_div(p.out_size[2], m);  // V of one tile row
+  const std::int64_t tiles_h = ceil_div(p.out_size[1], m), tiles_w = ceil_div(p.out_size[2], m);
+  const std::int64_t row_v = xis * C * tiles_w;  // V of one tile row
 
-  // The band pipeline, whenever U is shared: on one thread it is just the loop over the bands
-  // (whose V is half the size of the split path's bands: 0.87 of its time on W5b and ResNet-18's
-  // layer2, 1 thread; 256 KiB or 1 MiB bands ran 1.06 and 1.15 of the 512 KiB ones).
-  // Bands of at most kPipelineBandFloats of V. With one image the tile rows are
+  // The band pipeline's bands (used whenever U is shared, below): on one thread it is just the
+  // loop over the bands (whose V is half the size of the split path's bands: 0.87 of its time on
+  // W5b and ResNet-18's layer2, 1 thread; 256 KiB or 1 MiB bands ran 1.06 and 1.15 of the
+  // 512 KiB ones). Bands of at most kPipelineBandFloats of V. With one image the tile rows are
   // first cut into one equal contiguous share per thread, so the threads finish together, and
   // each share into bands of max_rows from its start; only a share's last band is shorter. (Equal
   // bands instead, e.g. W5b's 28 rows as 8 bands of 3 or 4, left the 3-row bands' 84 tiles
   // padded to 96 GEMM columns; as 4 + 4 + 4 + 2 per share only the 2-row band pads, 56 to 64.)
-  if (u_all != nullptr) {
-    const std::int64_t max_rows = std::max<std::int64_t>(1, kPipelineBandFloats / row_v);
-    const std::int64_t shares = p.batch == 1 ? std::min<std::int64_t>(threads, tiles_h) : 1;
-    std::vector<std::pair<std::int64_t, std::int64_t>> rows;  // [ty0, ty1) of each band
-    for (std::int64_t sh = 0; sh < shares; ++sh) {
-      const std::int64_t end = tiles_h * (sh + 1) / shares;
-      for (std::int64_t ty = tiles_h * sh / shares; ty < end; ty += max_rows) {
-        rows.emplace_back(ty, std::min(end, ty + max_rows));
-      }
+  const std::int64_t max_rows = std::max<std::int64_t>(1, kPipelineBandFloats / row_v);
+  const std::int64_t shares = p.batch == 1 ? std::min<std::int64_t>(threads, tiles_h) : 1;
+  std::vector<std::pair<std::int64_t, std::int64_t>> rows;  // [ty0, ty1) of each band
+  for (std::int64_t sh = 0; sh < shares; ++sh) {
+    const std::int64_t end = tiles_h * (sh + 1) / shares;
+    for (std::int64_t ty = tiles_h * sh / shares; ty < end; ty += max_rows) {
+      rows.emplace_back(ty, std::min(end, ty + max_rows));
     }
-    const std::int64_t bands = static_cast<std::int64_t>(rows.size());
-    const std::int64_t jobs = p.batch * bands;
-    // (Several small images, one band each, stay together below: their tiles share GEMM panels.)
-    if ((bands > 1 || p.batch == 1) && (threads == 1 || jobs >= 2 * threads)) {
-      const std::int64_t chunks = std::min<std::int64_t>(threads, jobs);
-      // The largest band's plan sizes every thread's workspace (one chunk each: serial driver).
-      std::int64_t v_floats = 0, per_chunk = 0;
+  }
+  const std::int64_t bands = static_cast<std::int64_t>(rows.size());
+  const std::int64_t jobs = p.batch * bands;
+  // (Several small images, one band each, stay together in the split path: their tiles share
+  // GEMM panels.)
+  const bool pipeline_fits = (bands > 1 || p.batch == 1) && (threads == 1 || jobs >= 2 * threads);
+  // The split path's bands (large images) or the whole batch.
+  const std::int64_t band_rows = std::max<std::int64_t>(1, kVRangeFloats / row_v);
+  const std::int64_t split_bands = band_rows >= tiles_h ? 1 : ceil_div(tiles_h, band_rows);
+
+  // The orientation with fewer padded multiply-adds over the GEMMs this call will run (the tile
+  // rows variant's output transform stores lane by lane, so it needs a clear margin).
+  auto u_fits = [&](const Orientation& o) {
+    return ceil_div(K, o.chan_panel) * xis * winograd_u_stride(C, o.chan_panel) <= kUFloats;
+  };
+  auto gemm_lanes = [&](bool tile_rows) {
+    std::int64_t lanes = 0;
+    if (u_fits(orientation(tile_rows)) && pipeline_fits) {
       for (const auto& [ty0, ty1] : rows) {
-        const DriverPlan d = driver_plan(band_of(p, m, 0, ty0, ty1).p, tf, true, 1);
-        v_floats = std::max(v_floats, d.v_floats);
-        per_chunk = std::max(per_chunk, d.per_chunk);
+        lanes += p.batch * padded_gemm_lanes((ty1 - ty0) * tiles_w, K, tile_rows);
       }
-      const std::int64_t slab = v_floats + per_chunk;
-      float* slabs = workspace(0, static_cast<std::size_t>(chunks * slab));
-      for_each_job(jobs, chunks, [&](std::int64_t chunk, std::int64_t job) {
-        const auto& [ty0, ty1] = rows[static_cast<std::size_t>(job % bands)];
-        const Band b = band_of(p, m, job / bands, ty0, ty1);
-        const DriverPlan d = driver_plan(b.p, tf, true, 1);
-        float* v = slabs + chunk * slab;
-        winograd_driver(b.p, d, x + b.x_offset, in_plane, w, u_all, bias, relu, y + b.y_offset,
-                        out_plane, v, v + v_floats);
-      });
-      return;
+    } else if (split_bands == 1) {
+      lanes = padded_gemm_lanes(p.batch * tiles_h * tiles_w, K, tile_rows);
+    } else {
+      for (std::int64_t band = 0; band < split_bands; ++band) {
+        const std::int64_t th = tiles_h * (band + 1) / split_bands - tiles_h * band / split_bands;
+        lanes += p.batch * padded_gemm_lanes(th * tiles_w, K, tile_rows);
+      }
     }
+    return lanes;
+  };
+  const Orientation o = orientation(gemm_rows == WinogradGemmRows::Auto
+                                        ? 20 * gemm_lanes(true) < 19 * gemm_lanes(false)
+                                        : gemm_rows == WinogradGemmRows::Tiles);
+
+  const std::int64_t kpanels = ceil_div(K, o.chan_panel);
+  const std::int64_t u_floats = xis * winograd_u_stride(C, o.chan_panel);
+  float* u_all = nullptr;
+  if (u_fits(o)) {
+    u_all = workspace(2, static_cast<std::size_t>(kpanels * u_floats));
+    const std::int64_t chunks = std::min<std::int64_t>(threads, kpanels);
+    for_each_job(kpanels, chunks, [&](std::int64_t, std::int64_t kp) {
+      transform_weight_panel(tf, o, w, C, K, kp, u_all + kp * u_floats);
+    });
+  }
+
+  // The band pipeline, whenever U is shared.
+  if (u_all != nullptr && pipeline_fits) {
+    const std::int64_t chunks = std::min<std::int64_t>(threads, jobs);
+    // The largest band's plan sizes every thread's workspace (one chunk each: serial driver).
+    std::int64_t v_floats = 0, per_chunk = 0;
+    for (const auto& [ty0, ty1] : rows) {
+      const DriverPlan d = driver_plan(band_of(p, m, 0, ty0, ty1).p, tf, o, true, 1);
+      v_floats = std::max(v_floats, d.v_floats);
+      per_chunk = std::max(per_chunk, d.per_chunk);
+    }
+    const std::int64_t slab = v_floats + per_chunk;
+    float* slabs = workspace(0, static_cast<std::size_t>(chunks * slab));
+    for_each_job(jobs, chunks, [&](std::int64_t chunk, std::int64_t job) {
+      const auto& [ty0, ty1] = rows[static_cast<std::size_t>(job % bands)];
+      const Band b = band_of(p, m, job / bands, ty0, ty1);
+      const DriverPlan d = driver_plan(b.p, tf, o, true, 1);
+      float* v = slabs + chunk * slab;
+      winograd_driver(b.p, d, x + b.x_offset, in_plane, w, u_all, bias, relu, y + b.y_offset,
+                      out_plane, v, v + v_floats);
+    });
+    return;
   }
 
   // Otherwise (U per unit, or too few bands for the threads) each band, or the whole batch, runs
   // its phases split across the threads.
   auto run = [&](const ConvParams& q, const float* xq, float* yq) {
-    const DriverPlan d = driver_plan(q, tf, u_all != nullptr, threads);
+    const DriverPlan d = driver_plan(q, tf, o, u_all != nullptr, threads);
     float* v = workspace(0, static_cast<std::size_t>(d.v_floats));
     float* work = workspace(1, static_cast<std::size_t>(d.chunks * d.per_chunk));
     winograd_driver(q, d, xq, in_plane, w, u_all, bias, relu, yq, out_plane, v, work);
   };
-  const std::int64_t band_rows = std::max<std::int64_t>(1, kVRangeFloats / row_v);
-  if (band_rows >= tiles_h) {
+  if (split_bands == 1) {
     run(p, x, y);
     return;
   }
-  const std::int64_t bands = ceil_div(tiles_h, band_rows);
   for (std::int64_t n = 0; n < p.batch; ++n) {
-    for (std::int64_t band = 0; band < bands; ++band) {
-      const Band b = band_of(p, m, n, tiles_h * band / bands, tiles_h * (band + 1) / bands);
+    for (std::int64_t band = 0; band < split_bands; ++band) {
+      const Band b = band_of(p, m, n, tiles_h * band / split_bands,
+                             tiles_h * (band + 1) / split_bands);
       run(b.p, x + b.x_offset, y + b.y_offset);
     }
   }

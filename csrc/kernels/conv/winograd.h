@@ -1,5 +1,4 @@
-// Winograd F(2x2, 3x3) and F(4x4, 3x3) convolution for 2-d 3x3 kernels with unit stride and
-// dilation, groups = 1.
+// Winograd F(2x2, 3x3) convolution for 2-d 3x3 kernels with unit stride and dilation, groups = 1.
 //
 // Each 2x2 block of outputs ("tile") is computed from the 4x4 input patch under it in a
 // transformed domain where the 3x3 correlation becomes 16 element-wise products:
@@ -10,14 +9,16 @@
 // F(2x2)'s coefficients are 0, +-1 and 1/2: its result stays within a few ulps of direct
 // convolution, inside the auto path's elementwise tolerance.
 //
-// F(4x4, 3x3) (winograd4x4_impl.h) works the same way on 4x4 output tiles from 6x6 patches: 36
-// GEMMs, 4x fewer multiply-adds than direct. Its larger transform coefficients cost about 6x
-// F(2x2)'s rounding error (1e-6 to 9e-6 of max|y|): within 1e-4 of max|y|, but not within the
-// elementwise tolerance the auto path promises (tests/kernels/test_conv_kernels.py,
-// test_workload_shapes: W5b with uniform(-1, 1) data, 9 of 200704 outputs off by up to 8.6e-5
-// against 4.9e-5; the best interpolation points found, {0, +-1, 1/2, -2}, simulate at 1.3x the
-// bound). So conv_route never picks it: it runs only when asked for (ConvPath::Winograd4x4).
-// On large images it is faster (1 thread, ratio to F(2x2): 64ch 56x56 0.89, 64ch 224x224 0.76).
+// F(4x4, 3x3) (36 GEMMs on 4x4 output tiles, 4x fewer multiply-adds than direct) was tried and
+// removed in session 11: its transform coefficients (up to 8) cost about 6x F(2x2)'s rounding
+// error, outside the elementwise tolerance the auto path promises (test_conv_kernels.py,
+// test_workload_shapes: W5b 8.6e-5 against 4.9e-5; the best points found, {0, +-1, 1/2, -2},
+// simulate at 1.3x the bound), and on ResNet-18's shapes it was no faster at 1 thread (ratio to
+// F(2x2): 256ch 14x14 1.21, 128ch 28x28 1.26, 64ch 56x56 1.06), so no route could use it.
+//
+// The 16 GEMMs run with either the output channels or the tiles as the microkernel's rows,
+// whichever pads less (winograd.cpp, Orientation; ResNet-18's 256ch 14x14, 49 tiles, runs 0.78
+// of the other orientation's time at 1 thread, AVX-512; 0.67 on AVX2).
 //
 // Weights are transformed on every call (U is never cached: a plain module must see every weight
 // write at its next forward): all of U once per call when it fits 4 MiB, otherwise one
@@ -40,9 +41,11 @@ bool winograd_wins(const ConvParams& p);
 
 // y = conv(x, w) + bias, then ReLU if `relu`; `winograd_applies(p)` must hold. Workspaces are
 // allocated before any thread starts, so running out of memory throws std::bad_alloc here.
-// m: the output tile side, 2 for F(2x2, 3x3) or 4 for F(4x4, 3x3) (winograd4x4_impl.h).
+// rows: which operand the GEMM microkernel's rows walk (winograd.cpp, Orientation); Auto picks
+// the one with fewer padded multiply-adds, the others are for tests.
+enum class WinogradGemmRows { Auto, Tiles, Channels };
 void conv_winograd(const ConvParams& p, const float* x, const float* w, const float* bias,
-                   bool relu, float* y, int m = 2);
+                   bool relu, float* y, WinogradGemmRows rows = WinogradGemmRows::Auto);
 
 // ---- the per-ISA transforms (winograd_impl.h), for the driver ----
 
@@ -81,6 +84,8 @@ struct WinogradTransforms {
   // U[xi] for output channels [k0, k0 + rows) as one packed A panel of mr rows per xi:
   // element (xi, c, r) at u + xi * winograd_u_stride(channels, mr) + c * mr + r;
   // rows past `rows` hold finite filler (the microkernel for `rows` rows never reads them).
+  // mr may also be a B panel width (U transposed, output channels as the GEMM's columns): then
+  // min(mr, 16) floats per input channel are written and rows <= 16 (wider panels: two calls).
   // w is the (C_out, C_in, 3, 3) weight.
   void (*weight)(const float* w, std::int64_t channels, std::int64_t k0, int rows, int mr,
                  float* u);
@@ -88,6 +93,10 @@ struct WinogradTransforms {
   // m + xi * xs) into y4: m * m rows of `count` floats, row m * a + b holding output
   // (m * ty + a, m * tx + b) of each tile.
   void (*output_tiles)(const float* m, std::int64_t xs, std::int64_t count, float* y4);
+  // output_tiles for M stored transposed (tiles as the GEMM's rows): element (channel r, tile t)
+  // of M[xi] at m + xi * xs + t * ts + r; `channels` channels, each into y4 + 4 * count * r.
+  void (*output_columns)(const float* m, std::int64_t xs, std::int64_t ts, std::int64_t count,
+                         int channels, float* y4);
   // Tiles [tx0, tx0 + count) of tile row ty from y4 (rows ys floats apart) into the output plane
   // yc, clipped to the output's extent, plus bias, then ReLU.
   void (*store_tiles)(const WinogradGeometry& g, const float* y4, std::int64_t ys,
@@ -98,8 +107,5 @@ struct WinogradTransforms {
 WinogradTransforms winograd_transforms_generic();
 WinogradTransforms winograd_transforms_avx2();
 WinogradTransforms winograd_transforms_avx512();
-WinogradTransforms winograd4x4_transforms_generic();
-WinogradTransforms winograd4x4_transforms_avx2();
-WinogradTransforms winograd4x4_transforms_avx512();
 
 }  // namespace minimod::kernels

@@ -31,7 +31,7 @@ namespace {
 //   A^T = [1 1 1 0; 0 1 -1 -1]
 // Every coefficient is 0, +-1 or 1/2: the transforms add only a few exact-coefficient roundings,
 // which keeps the result within a few ulps of direct convolution (F(4x4, 3x3), with coefficients
-// up to 8, loses about 6x more: winograd4x4_impl.h).
+// up to 8, lost about 6x more: winograd.h).
 inline void bt_1d(const float* __restrict d0, const float* __restrict d1,
                   const float* __restrict d2, const float* __restrict d3, float* __restrict o0,
                   float* __restrict o1, float* __restrict o2, float* __restrict o3,
@@ -163,66 +163,93 @@ void winograd_input_impl(const WinogradGeometry& g, const float* xc, std::int64_
   }
 }
 
-// MR: the panel height known at compile time (the GEMM tables use 6 and 14), 0 for any.
+// Sixteen float lanes as one value (GCC vector extension): a zmm on AVX-512, two ymm on AVX2,
+// four xmm in the generic build, so the weight transform below stays in registers on every path.
+typedef float WinogradLanes __attribute__((vector_size(64)));
+
+// U = G g G^T along one dimension, for 16 independent lanes: (g0, g1, g2) -> the 4 transformed
+// values. G's rows are (1 0 0), (1/2 1/2 1/2), (1/2 -1/2 1/2), (0 0 1); the halves are exact.
+inline void g_1d(const WinogradLanes& g0, const WinogradLanes& g1, const WinogradLanes& g2,
+                 WinogradLanes* o) {
+  const WinogradLanes half = 0.5f - WinogradLanes{};
+  const WinogradLanes s = half * (g0 + g2), h = half * g1;
+  o[0] = g0;
+  o[1] = s + h;
+  o[2] = s - h;
+  o[3] = g2;
+}
+
+// MR: the floats per input channel in the panel known at compile time (the GEMM tables' A panel
+// heights 6 and 14, or B panel widths 8, 16 and 32), 0 for any; min(MR, 16) of them are written
+// (a 32-wide B panel is written in two calls, u and u + 16; `rows` <= 16).
+// Lane r of every vector is output channel k0 + r; per input channel the 9 taps are loaded into
+// 9 vectors (one hardware gather each on AVX-512), transformed in registers and stored as the 16
+// mr-float rows of the panel. (The earlier version staged the taps and both 1-d passes through
+// stack arrays; that round trip cost about twice the gathers: a quarter of ResNet-18 layer3's
+// Winograd time at 1 thread.)
 template <int MR>
 void winograd_weight_panel(const float* w, std::int64_t channels, std::int64_t k0, int rows,
                            int mr_runtime, float* u) {
-  constexpr int kLanes = 16;  // >= every mr
   const int mr = MR > 0 ? MR : mr_runtime;
+  const int lanes = mr < 16 ? mr : 16;  // written per input channel (WinogradLanes has 16)
   const std::int64_t xs = winograd_u_stride(channels, mr);
-  alignas(64) float gk[9][kLanes] = {};
+  const std::size_t row_bytes = sizeof(float) * static_cast<std::size_t>(lanes);
+  // Lanes past `rows` stay zero (finite; the microkernel for `rows` rows never reads them).
+  WinogradLanes g[9];
+  for (int tap = 0; tap < 9; ++tap) g[tap] = WinogradLanes{};
 #if defined(__AVX512F__)
-  // One hardware gather per tap: lane r reads row k0 + r (rows past `rows` repeat the last row:
-  // finite, and never read by the microkernel for `rows` rows).
+  // One hardware gather per tap: lane r reads row k0 + r (rows past `rows` repeat the last row).
+  constexpr int kLanes = 16;
+  constexpr std::int64_t kAhead = 9 * 16;  // floats: 16 channels
   const bool gather = channels * 9 * kLanes < (std::int64_t{1} << 30);
   alignas(64) std::int32_t idx[kLanes];
   for (int r = 0; r < kLanes; ++r) {
     idx[r] = static_cast<std::int32_t>((r < rows ? r : rows - 1) * channels * 9);
   }
   const __m512i vidx = _mm512_load_si512(idx);
+  const __mmask16 row_mask = static_cast<__mmask16>((1u << lanes) - 1u);
 #endif
   for (std::int64_t c = 0; c < channels; ++c) {
 #if defined(__AVX512F__)
     if (gather) {
       const float* base = w + (k0 * channels + c) * 9;
+      // The rows are 9 * channels floats apart: 14 streams in as many pages, fetched ahead here
+      // (every other channel moves 72 bytes, about a line) rather than left to the hardware.
+      if ((c & 1) == 0) {
+        for (int r = 0; r < rows; ++r) {
+          _mm_prefetch(reinterpret_cast<const char*>(base + r * channels * 9 + kAhead),
+                       _MM_HINT_T0);
+        }
+      }
       for (int tap = 0; tap < 9; ++tap) {
-        _mm512_store_ps(gk[tap], _mm512_i32gather_ps(vidx, base + tap, 4));
+        g[tap] = reinterpret_cast<WinogradLanes>(_mm512_i32gather_ps(vidx, base + tap, 4));
       }
     } else
 #endif
     {
       for (int r = 0; r < rows; ++r) {
         const float* wr = w + ((k0 + r) * channels + c) * 9;
-        for (int tap = 0; tap < 9; ++tap) gk[tap][r] = wr[tap];
+        for (int tap = 0; tap < 9; ++tap) g[tap][r] = wr[tap];
       }
     }
-    // First down the kernel's rows (t = G g), then along its columns (U = t G^T).
-    alignas(64) float t[4][3][kLanes];
-    for (int col = 0; col < 3; ++col) {
-      for (int r = 0; r < kLanes; ++r) {
-        const float g0 = gk[col][r], g1 = gk[3 + col][r], g2 = gk[6 + col][r];
-        t[0][col][r] = g0;
-        t[1][col][r] = 0.5f * (g0 + g1 + g2);
-        t[2][col][r] = 0.5f * (g0 - g1 + g2);
-        t[3][col][r] = g2;
-      }
-    }
+    // Down the kernel's rows (t = G g: t[i][col]), then along its columns (U = t G^T).
+    WinogradLanes t[3][4];
+    for (int col = 0; col < 3; ++col) g_1d(g[col], g[3 + col], g[6 + col], t[col]);
     float* uc = u + c * mr;
     for (int i = 0; i < 4; ++i) {
-      alignas(64) float ui[4][kLanes];
-      for (int r = 0; r < kLanes; ++r) {
-        const float g0 = t[i][0][r], g1 = t[i][1][r], g2 = t[i][2][r];
-        ui[0][r] = g0;
-        ui[1][r] = 0.5f * (g0 + g1 + g2);
-        ui[2][r] = 0.5f * (g0 - g1 + g2);
-        ui[3][r] = g2;
-      }
+      WinogradLanes ui[4];
+      g_1d(t[0][i], t[1][i], t[2][i], ui);
       for (int j = 0; j < 4; ++j) {
         float* d = uc + (i * 4 + j) * xs;
-        for (int r = 0; r < mr; ++r) d[r] = ui[j][r];
+#if defined(__AVX512F__)
+        _mm512_mask_storeu_ps(d, row_mask, reinterpret_cast<__m512>(ui[j]));
+#else
+        std::memcpy(d, &ui[j], row_bytes);
+#endif
       }
     }
   }
+  (void)row_bytes;
 }
 
 void winograd_weight_impl(const float* w, std::int64_t channels, std::int64_t k0, int rows, int mr,
@@ -232,6 +259,12 @@ void winograd_weight_impl(const float* w, std::int64_t channels, std::int64_t k0
       return winograd_weight_panel<14>(w, channels, k0, rows, mr, u);
     case 6:
       return winograd_weight_panel<6>(w, channels, k0, rows, mr, u);
+    case 32:
+      return winograd_weight_panel<32>(w, channels, k0, rows, mr, u);
+    case 16:
+      return winograd_weight_panel<16>(w, channels, k0, rows, mr, u);
+    case 8:
+      return winograd_weight_panel<8>(w, channels, k0, rows, mr, u);
     default:
       return winograd_weight_panel<0>(w, channels, k0, rows, mr, u);
   }
@@ -258,6 +291,44 @@ void winograd_output_tiles_impl(const float* __restrict m, std::int64_t xs, std:
     y1[x] = z0[1] - z0[2] - z0[3];
     y2[x] = z1[0] + z1[1] + z1[2];
     y3[x] = z1[1] - z1[2] - z1[3];
+  }
+}
+
+// The same A^T M A with M transposed (tiles as the GEMM's rows): element (channel r, tile t) of
+// M[xi] at m + xi * xs + t * ts + r, for `count` tiles and `channels` (<= ts) channels, vectorised
+// across 16 channels; channel r's 4 output rows go to y4 + 4 * count * r (the layout
+// output_tiles writes for one channel).
+void winograd_output_columns_impl(const float* __restrict m, std::int64_t xs, std::int64_t ts,
+                                  std::int64_t count, int channels, float* __restrict y4) {
+  for (int h = 0; h < channels; h += 16) {
+    const int lanes = channels - h < 16 ? channels - h : 16;
+    for (std::int64_t t = 0; t < count; ++t) {
+      const float* mt = m + t * ts + h;
+      WinogradLanes a[16];
+      for (int xi = 0; xi < 16; ++xi) {
+        if (lanes == 16) {
+          std::memcpy(&a[xi], mt + xi * xs, sizeof(WinogradLanes));
+        } else {
+          a[xi] = WinogradLanes{};
+          for (int l = 0; l < lanes; ++l) a[xi][l] = mt[xi * xs + l];
+        }
+      }
+      WinogradLanes z0[4], z1[4];
+      for (int j = 0; j < 4; ++j) {
+        z0[j] = a[j] + a[4 + j] + a[8 + j];
+        z1[j] = a[4 + j] - a[8 + j] - a[12 + j];
+      }
+      const WinogradLanes o0 = z0[0] + z0[1] + z0[2], o1 = z0[1] - z0[2] - z0[3];
+      const WinogradLanes o2 = z1[0] + z1[1] + z1[2], o3 = z1[1] - z1[2] - z1[3];
+      float* y = y4 + 4 * count * h + t;
+      for (int l = 0; l < lanes; ++l) {
+        float* yl = y + 4 * count * l;
+        yl[0] = o0[l];
+        yl[count] = o1[l];
+        yl[2 * count] = o2[l];
+        yl[3 * count] = o3[l];
+      }
+    }
   }
 }
 
@@ -300,6 +371,7 @@ inline WinogradTransforms winograd_transforms_impl() {
   t.input = winograd_input_impl;
   t.weight = winograd_weight_impl;
   t.output_tiles = winograd_output_tiles_impl;
+  t.output_columns = winograd_output_columns_impl;
   t.store_tiles = winograd_store_tiles_impl;
   return t;
 }

@@ -19,7 +19,7 @@ def conv_bn_fused_runs() -> int:
     """
 def conv_nd(input: typing.Any, weight: typing.Any, bias: typing.Any, stride: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], pad_before: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], pad_after: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], dilation: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], groups: typing.SupportsInt | typing.SupportsIndex, relu: bool = False, path: str = 'auto') -> numpy.ndarray:
     """
-    conv_nd through a forced path: auto, reference (naive loops), gemm_1x1, shift_gemm (shift_gemm_columns / shift_gemm_pixel_rows: one orientation), depthwise, im2col_gemm, winograd or winograd4x4 (ValueError when the path does not apply).
+    conv_nd through a forced path: auto, reference (naive loops), gemm_1x1, shift_gemm (shift_gemm_columns / shift_gemm_pixel_rows: one orientation), depthwise, im2col_gemm, winograd (winograd_tile_rows / winograd_channel_rows: one GEMM orientation) (ValueError when the path does not apply).
     """
 def conv_path(input: typing.Any, weight: typing.Any, stride: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], pad_before: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], pad_after: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], dilation: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], groups: typing.SupportsInt | typing.SupportsIndex) -> str:
     """
