@@ -10,6 +10,7 @@
 
 #include <cstdint>
 
+#include "kernels/gemm/broadcast_weight.h"
 #include "runtime/cpu_features.h"
 
 namespace minimod::kernels {
@@ -110,6 +111,13 @@ struct GemmKernels {
   GemmUkernelFn ukernel[kMaxMr][kMaxNrSteps] = {};
   GemmSmallFn inner_nt = nullptr;  // B = W^T, m <= kInnerProductM (inner_product.h)
   GemmSmallFn small_nn = nullptr;  // row-major B, m <= kSmallM
+  // B = W^T, kInnerProductM < m <= kBroadcastWeightM (broadcast_weight.h); nullptr: not on
+  // this path. bw_rows: weight rows per tile (N slices are cut in multiples of it); bw_lanes:
+  // the At row padding unit.
+  BroadcastWeightPackFn bw_pack = nullptr;
+  BroadcastWeightFn bw_nt = nullptr;
+  int bw_rows = 0;
+  int bw_lanes = 0;
   GemmPackBtFn pack_bt = nullptr;
   GemmPackBnFn pack_bn = nullptr;
   GemmPackAFn pack_a = nullptr;

@@ -315,6 +315,10 @@ void fill_gemm_kernels_avx2(GemmKernels* t) {
   set_row<6>(t);
   t->inner_nt = f32_inner_product_nt__avx2;
   t->small_nn = f32_gemm_small_nn__avx2;
+  t->bw_pack = f32_broadcast_weight_pack__avx2;
+  t->bw_nt = f32_broadcast_weight_nt__avx2;
+  t->bw_rows = 4;
+  t->bw_lanes = 8;
   t->pack_bt = pack_bt_avx;
   t->pack_bn = pack_bn_avx2;
   t->fma_probe = fma_probe_avx2;

@@ -310,6 +310,10 @@ void fill_gemm_kernels_avx512(GemmKernels* t) {
   set_row<14>(t);
   t->inner_nt = f32_inner_product_nt__avx512;
   t->small_nn = f32_gemm_small_nn__avx512;
+  t->bw_pack = f32_broadcast_weight_pack__avx512;
+  t->bw_nt = f32_broadcast_weight_nt__avx512;
+  t->bw_rows = 6;
+  t->bw_lanes = 16;
   t->pack_bt = pack_bt_avx;
   t->pack_bn = pack_bn_avx512;
   t->fma_probe = fma_probe_avx512;
