@@ -64,11 +64,12 @@ using GemmUkernelFn = void (*)(std::int64_t kc, const float* a, const float* b, 
 //             row stride ldb (Linear's weight as stored), m <= kInnerProductM: inner_product.h.
 //   small_nn: C (m x n) = A (m x k, row stride lda) * B (k x n, row stride ldb, unit columns),
 //             m <= kSmallM.
-// bias_row / bias_col are already offset to this call's rows / columns (or nullptr).
+// C is scaled by scale_row[i] before the biases are added. scale_row / bias_row / bias_col are
+// already offset to this call's rows / columns (or nullptr).
 using GemmSmallFn = void (*)(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
                              std::int64_t lda, const float* b, std::int64_t ldb, float* c,
-                             std::int64_t ldc, const float* bias_row, const float* bias_col,
-                             bool relu);
+                             std::int64_t ldc, const float* scale_row, const float* bias_row,
+                             const float* bias_col, bool relu);
 
 // Packs B = W^T for W row-major with row stride ldw (see BPacker::pack for the panel layout).
 using GemmPackBtFn = void (*)(const float* w, std::int64_t ldw, std::int64_t k0, std::int64_t kc,

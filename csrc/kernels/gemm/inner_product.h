@@ -39,19 +39,21 @@ inline bool use_inner_product(std::int64_t m, std::int64_t n) {
   return m <= kInnerProductM || (m <= kInnerProductNarrowM && n <= kInnerProductNarrowN);
 }
 
-// C (m x n, row stride ldc) = A (m x k, row stride lda) * W^T, W (n x k, row stride ldw), plus
-// bias_row[i] / bias_col[j] when not null, then ReLU when relu. Any m >= 1, n >= 1, k >= 1.
+// C (m x n, row stride ldc) = A (m x k, row stride lda) * W^T, W (n x k, row stride ldw), times
+// scale_row[i], plus bias_row[i] / bias_col[j] (each only when not null), then ReLU when relu.
+// Any m >= 1, n >= 1, k >= 1. One template (inner_product_vec.h) serves AVX2 and AVX-512.
 void f32_inner_product_nt__generic(std::int64_t m, std::int64_t n, std::int64_t k,
                                    const float* a, std::int64_t lda, const float* w,
                                    std::int64_t ldw, float* c, std::int64_t ldc,
-                                   const float* bias_row, const float* bias_col, bool relu);
+                                   const float* scale_row, const float* bias_row,
+                                   const float* bias_col, bool relu);
 void f32_inner_product_nt__avx2(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
                                 std::int64_t lda, const float* w, std::int64_t ldw, float* c,
-                                std::int64_t ldc, const float* bias_row, const float* bias_col,
-                                bool relu);
+                                std::int64_t ldc, const float* scale_row, const float* bias_row,
+                                const float* bias_col, bool relu);
 void f32_inner_product_nt__avx512(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
                                   std::int64_t lda, const float* w, std::int64_t ldw, float* c,
-                                  std::int64_t ldc, const float* bias_row, const float* bias_col,
-                                  bool relu);
+                                  std::int64_t ldc, const float* scale_row, const float* bias_row,
+                                  const float* bias_col, bool relu);
 
 }  // namespace minimod::kernels

@@ -88,23 +88,6 @@ int threads_for(std::int64_t M, std::int64_t N, std::int64_t K, const GemmOption
   return std::max(1, get_num_threads());
 }
 
-// C[i][j] = C[i][j] * scale[i] + bias (then ReLU) over an M x N block whose first column is
-// column j0 of the whole C (for a per-column bias).
-void scale_rows(std::int64_t M, std::int64_t N, float* c, std::int64_t ldc, const GemmEpilogue& ep,
-                std::int64_t j0) {
-  for (std::int64_t i = 0; i < M; ++i) {
-    float* crow = c + i * ldc;
-    const float s = ep.scale[i];
-    const float br = ep.bias_kind == GemmEpilogue::Bias::PerRow ? ep.bias[i] : 0.0f;
-    const float* bc = ep.bias_kind == GemmEpilogue::Bias::PerCol ? ep.bias + j0 : nullptr;
-    for (std::int64_t j = 0; j < N; ++j) {
-      float v = crow[j] * s + br;
-      if (bc != nullptr) v += bc[j];
-      crow[j] = ep.relu && v < 0.0f ? 0.0f : v;
-    }
-  }
-}
-
 // C = bias (then ReLU) when K == 0: the empty sum is zero.
 void epilogue_only(std::int64_t M, std::int64_t N, float* c, std::int64_t ldc,
                    const GemmEpilogue& ep) {
@@ -414,13 +397,8 @@ void small_m(GemmSmallFn fn, bool nt, std::int64_t M, std::int64_t N, std::int64
   auto run = [&](std::int64_t j0, std::int64_t j1) {
     if (j1 <= j0) return;
     const float* bj = nt ? b + j0 * ldb : b + j0;
-    if (ep.scale != nullptr) {  // the small kernels have no scale: apply it to the fresh slice
-      fn(M, j1 - j0, K, a, lda, bj, ldb, c + j0, ldc, nullptr, nullptr, false);
-      scale_rows(M, j1 - j0, c + j0, ldc, ep, j0);
-      return;
-    }
-    fn(M, j1 - j0, K, a, lda, bj, ldb, c + j0, ldc, bias_row, bias_col ? bias_col + j0 : nullptr,
-       ep.relu);
+    fn(M, j1 - j0, K, a, lda, bj, ldb, c + j0, ldc, ep.scale, bias_row,
+       bias_col ? bias_col + j0 : nullptr, ep.relu);
   };
   if (T <= 1 || units < 2) {
     run(0, N);
