@@ -102,6 +102,13 @@ def test_special_values(isa):
     np.testing.assert_array_equal(out[inf], ref[inf])
     finite = np.isfinite(ref)
     check(np.where(finite, out, 0), np.where(finite, ref, 0), 100)
+    # The ReLU epilogue keeps NaN (it is applied on vectors before the transpose).
+    with np.errstate(invalid="ignore"):
+        ref = reference(x, w, b, relu=True)
+        out = _core.linear(x, w, b, relu=True)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
+    finite = np.isfinite(ref)
+    check(np.where(finite, out, 0), np.where(finite, ref, 0), 100)
 
 
 @pytest.mark.parametrize("m", [33, 64])

@@ -6,7 +6,7 @@
 // would be one linker symbol, and the linker could keep the AVX-512 copy for the AVX2 path).
 //
 // S provides: V (vector), kLanes, load(p), store(p, v) (64-byte aligned p), set1(x), zero(),
-// fmadd(a, b, c) = a * b + c, gather(base, index vector of int32 element offsets) and
+// fmadd(a, b, c) = a * b + c, add, max (x86 semantics: the second operand when either is NaN), gather(base, index vector of int32 element offsets) and
 // IndexV / iota_scaled(step) for the pack, the register budget kTileW x kTileV, and
 // kAtBlockBytes (the At block kept in L1).
 #pragma once
@@ -95,14 +95,32 @@ struct BroadcastWeight {
 #pragma GCC unroll 8
       for (int q = 0; q < kW; ++q) __builtin_prefetch(next_w + q * ldw + kc - 1, 0, 3);
     }
+    // Linear's epilogue (column bias, ReLU) on the vectors, before the transpose: then the
+    // transposed copy into C is plain loads and stores. A per-row scale or bias (conv) varies
+    // along the lanes, past m too, so it stays scalar.
+    const bool vector_epilogue = last && scale_row == nullptr && bias_row == nullptr;
 #pragma GCC unroll 8
     for (int q = 0; q < NW; ++q) {
+      const V bq = vector_epilogue && bias_col != nullptr ? S::set1(bias_col[q]) : S::zero();
 #pragma GCC unroll 4
-      for (int v = 0; v < NV; ++v) S::store(part + (q * NV + v) * L, acc[q][v]);
+      for (int v = 0; v < NV; ++v) {
+        V y = acc[q][v];
+        if (vector_epilogue) {
+          if (bias_col != nullptr) y = S::add(y, bq);
+          if (relu) y = S::max(S::zero(), y);  // zero first: a NaN sum stays NaN
+        }
+        S::store(part + (q * NV + v) * L, y);
+      }
     }
     if (!last) return;
-    // The transpose goes through `part`; the epilogue is scalar (NW * NV * L values per
-    // k * NW * NV FMAs: a few percent at most).
+    if (vector_epilogue) {
+      for (int i = 0; i < rows; ++i) {
+        float* crow = c + i * ldc;
+#pragma GCC unroll 8
+        for (int q = 0; q < NW; ++q) crow[q] = part[q * NV * L + i];
+      }
+      return;
+    }
     for (int i = 0; i < rows; ++i) {
       float* crow = c + i * ldc;
       const float s = scale_row != nullptr ? scale_row[i] : 1.0f;
