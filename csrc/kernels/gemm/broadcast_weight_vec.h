@@ -6,9 +6,9 @@
 // would be one linker symbol, and the linker could keep the AVX-512 copy for the AVX2 path).
 //
 // S provides: V (vector), kLanes, load(p), store(p, v) (64-byte aligned p), set1(x), zero(),
-// fmadd(a, b, c) = a * b + c, add, max (x86 semantics: the second operand when either is NaN), gather(base, index vector of int32 element offsets) and
-// IndexV / iota_scaled(step) for the pack, the register budget kTileW x kTileV, and
-// kAtBlockBytes (the At block kept in L1).
+// fmadd(a, b, c) = a * b + c, add, max (x86 semantics: the second operand when either is NaN),
+// gather(base, index vector of int32 element offsets) and IndexV / iota_scaled(step) for the
+// pack, the register budget kTileW x kTileV, and kAtBlockBytes (the At block kept in L1).
 #pragma once
 
 #include <algorithm>

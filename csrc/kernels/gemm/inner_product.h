@@ -30,7 +30,8 @@ namespace minimod::kernels {
 // 1.1-2x the packed one's GFLOP/s up to M = 32 and level with it at M = 64, where the packed
 // path's prefetching of the weight panels wins once the weights have dropped to L3 (the MLP
 // benchmark after its pause); at N <= 128 the packed path packs all of x for a few panels and
-// loses up to 3x (N = 10: 21 us against 7 us at M = 64, K = 512).
+// loses up to 3x (N = 10: 21 us against 7 us at M = 64, K = 512). The wide ones between
+// M = 32 and 64 go to the broadcast-weight kernels where the ISA has them (broadcast_weight.h).
 inline constexpr std::int64_t kInnerProductM = 32;
 inline constexpr std::int64_t kInnerProductNarrowM = 64;
 inline constexpr std::int64_t kInnerProductNarrowN = 128;
