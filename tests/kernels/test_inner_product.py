@@ -148,3 +148,23 @@ def test_torch_parity(isa, m):
     np.testing.assert_allclose(_core.linear(x, w, b), want.numpy(), rtol=1e-5, atol=1e-4)
     want = torch.relu(want)
     np.testing.assert_allclose(_core.linear(x, w, b, relu=True), want.numpy(), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize(("c_out", "c_in", "hw"), [(5, 16, (7, 9)), (8, 37, (3, 1)), (20, 64, (1, 1)),
+                                                  (64, 100, (1, 1)), (3, 8, (1, 1))])
+def test_scale_epilogue_of_the_unpacked_paths(isa, c_out, c_in, hw):
+    # Conv's BatchNorm affine (a per-output-row scale before the per-row shift) on the GEMMs that
+    # read B in place: a 1x1 convolution with at most 8 output channels (small M, row-major B),
+    # and one over a 1x1 image (B = one column with unit row stride: the inner-product path).
+    rng = np.random.default_rng(c_out * 100 + c_in)
+    x = rng.uniform(-1, 1, (2, c_in) + hw).astype(np.float32)
+    w = rng.uniform(-1, 1, (c_out, c_in, 1, 1)).astype(np.float32)
+    scale = rng.uniform(0.5, 2.0, c_out).astype(np.float32)
+    shift = rng.uniform(-1, 1, c_out).astype(np.float32)
+    conv = np.einsum("oc,nchw->nohw", w[:, :, 0, 0].astype(np.float64), x.astype(np.float64))
+    affine = conv * scale.astype(np.float64)[None, :, None, None]
+    want = np.maximum(affine + shift.astype(np.float64)[None, :, None, None], 0.0)
+    out = T.conv_affine(x, w, scale, shift, 1, 0, 1, 1, relu=True, path="gemm_1x1")
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5 * np.sqrt(c_in))
+    out = T.conv_affine(x, w, scale, None, 1, 0, 1, 1, relu=False, path="gemm_1x1")
+    np.testing.assert_allclose(out, affine, rtol=1e-5, atol=1e-5 * np.sqrt(c_in))

@@ -10,6 +10,9 @@
 //   - Linear's layout (A row-major, B = W^T) with small M (use_inner_product: M <= 32, or
 //     M <= 64 with N <= 128): the inner-product kernels (inner_product.h) read x and W in place,
 //     no packing; every weight is read once per call.
+//   - Linear's layout with 32 < M <= 64 and N > 128 on AVX2 / AVX-512: the broadcast-weight
+//     kernels (broadcast_weight.h) transpose x once and read W in place as the broadcast
+//     operand; every weight is read once per call.
 //   - row-major B with M <= kSmallM: B is read in its natural layout, no packing (axpy form).
 //   - otherwise the packed, cache-blocked path (sgemm.cpp): A into MR-row panels, B into
 //     NR-column panels, register-tiled microkernels chosen by active_isa() (gemm_config.h).

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 
+#include "kernels/gemm/broadcast_weight.h"
 #include "runtime/cpu_features.h"
 
 namespace minimod::kernels {
@@ -63,11 +64,12 @@ using GemmUkernelFn = void (*)(std::int64_t kc, const float* a, const float* b, 
 //             row stride ldb (Linear's weight as stored), m <= kInnerProductM: inner_product.h.
 //   small_nn: C (m x n) = A (m x k, row stride lda) * B (k x n, row stride ldb, unit columns),
 //             m <= kSmallM.
-// bias_row / bias_col are already offset to this call's rows / columns (or nullptr).
+// C is scaled by scale_row[i] before the biases are added. scale_row / bias_row / bias_col are
+// already offset to this call's rows / columns (or nullptr).
 using GemmSmallFn = void (*)(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
                              std::int64_t lda, const float* b, std::int64_t ldb, float* c,
-                             std::int64_t ldc, const float* bias_row, const float* bias_col,
-                             bool relu);
+                             std::int64_t ldc, const float* scale_row, const float* bias_row,
+                             const float* bias_col, bool relu);
 
 // Packs B = W^T for W row-major with row stride ldw (see BPacker::pack for the panel layout).
 using GemmPackBtFn = void (*)(const float* w, std::int64_t ldw, std::int64_t k0, std::int64_t kc,
@@ -110,6 +112,13 @@ struct GemmKernels {
   GemmUkernelFn ukernel[kMaxMr][kMaxNrSteps] = {};
   GemmSmallFn inner_nt = nullptr;  // B = W^T, m <= kInnerProductM (inner_product.h)
   GemmSmallFn small_nn = nullptr;  // row-major B, m <= kSmallM
+  // B = W^T, kInnerProductM < m <= kBroadcastWeightM (broadcast_weight.h); nullptr: not on
+  // this path. bw_rows: weight rows per tile (N slices are cut in multiples of it); bw_lanes:
+  // the At row padding unit.
+  BroadcastWeightPackFn bw_pack = nullptr;
+  BroadcastWeightFn bw_nt = nullptr;
+  int bw_rows = 0;
+  int bw_lanes = 0;
   GemmPackBtFn pack_bt = nullptr;
   GemmPackBnFn pack_bn = nullptr;
   GemmPackAFn pack_a = nullptr;

@@ -30,7 +30,8 @@ namespace minimod::kernels {
 // 1.1-2x the packed one's GFLOP/s up to M = 32 and level with it at M = 64, where the packed
 // path's prefetching of the weight panels wins once the weights have dropped to L3 (the MLP
 // benchmark after its pause); at N <= 128 the packed path packs all of x for a few panels and
-// loses up to 3x (N = 10: 21 us against 7 us at M = 64, K = 512).
+// loses up to 3x (N = 10: 21 us against 7 us at M = 64, K = 512). The wide ones between
+// M = 32 and 64 go to the broadcast-weight kernels where the ISA has them (broadcast_weight.h).
 inline constexpr std::int64_t kInnerProductM = 32;
 inline constexpr std::int64_t kInnerProductNarrowM = 64;
 inline constexpr std::int64_t kInnerProductNarrowN = 128;
@@ -39,19 +40,21 @@ inline bool use_inner_product(std::int64_t m, std::int64_t n) {
   return m <= kInnerProductM || (m <= kInnerProductNarrowM && n <= kInnerProductNarrowN);
 }
 
-// C (m x n, row stride ldc) = A (m x k, row stride lda) * W^T, W (n x k, row stride ldw), plus
-// bias_row[i] / bias_col[j] when not null, then ReLU when relu. Any m >= 1, n >= 1, k >= 1.
+// C (m x n, row stride ldc) = A (m x k, row stride lda) * W^T, W (n x k, row stride ldw), times
+// scale_row[i], plus bias_row[i] / bias_col[j] (each only when not null), then ReLU when relu.
+// Any m >= 1, n >= 1, k >= 1. One template (inner_product_vec.h) serves AVX2 and AVX-512.
 void f32_inner_product_nt__generic(std::int64_t m, std::int64_t n, std::int64_t k,
                                    const float* a, std::int64_t lda, const float* w,
                                    std::int64_t ldw, float* c, std::int64_t ldc,
-                                   const float* bias_row, const float* bias_col, bool relu);
+                                   const float* scale_row, const float* bias_row,
+                                   const float* bias_col, bool relu);
 void f32_inner_product_nt__avx2(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
                                 std::int64_t lda, const float* w, std::int64_t ldw, float* c,
-                                std::int64_t ldc, const float* bias_row, const float* bias_col,
-                                bool relu);
+                                std::int64_t ldc, const float* scale_row, const float* bias_row,
+                                const float* bias_col, bool relu);
 void f32_inner_product_nt__avx512(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
                                   std::int64_t lda, const float* w, std::int64_t ldw, float* c,
-                                  std::int64_t ldc, const float* bias_row, const float* bias_col,
-                                  bool relu);
+                                  std::int64_t ldc, const float* scale_row, const float* bias_row,
+                                  const float* bias_col, bool relu);
 
 }  // namespace minimod::kernels

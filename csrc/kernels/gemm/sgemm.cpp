@@ -36,6 +36,7 @@
 #include <cstring>
 
 #include "common/aligned.h"
+#include "kernels/gemm/broadcast_weight.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/gemm_config.h"
 #include "kernels/gemm/inner_product.h"
@@ -85,23 +86,6 @@ int threads_for(std::int64_t M, std::int64_t N, std::int64_t K, const GemmOption
   if (!opt.parallel) return 1;
   if (M * N * std::max<std::int64_t>(K, 1) < kMinParallelWork) return 1;
   return std::max(1, get_num_threads());
-}
-
-// C[i][j] = C[i][j] * scale[i] + bias (then ReLU) over an M x N block whose first column is
-// column j0 of the whole C (for a per-column bias).
-void scale_rows(std::int64_t M, std::int64_t N, float* c, std::int64_t ldc, const GemmEpilogue& ep,
-                std::int64_t j0) {
-  for (std::int64_t i = 0; i < M; ++i) {
-    float* crow = c + i * ldc;
-    const float s = ep.scale[i];
-    const float br = ep.bias_kind == GemmEpilogue::Bias::PerRow ? ep.bias[i] : 0.0f;
-    const float* bc = ep.bias_kind == GemmEpilogue::Bias::PerCol ? ep.bias + j0 : nullptr;
-    for (std::int64_t j = 0; j < N; ++j) {
-      float v = crow[j] * s + br;
-      if (bc != nullptr) v += bc[j];
-      crow[j] = ep.relu && v < 0.0f ? 0.0f : v;
-    }
-  }
 }
 
 // C = bias (then ReLU) when K == 0: the empty sum is zero.
@@ -413,13 +397,8 @@ void small_m(GemmSmallFn fn, bool nt, std::int64_t M, std::int64_t N, std::int64
   auto run = [&](std::int64_t j0, std::int64_t j1) {
     if (j1 <= j0) return;
     const float* bj = nt ? b + j0 * ldb : b + j0;
-    if (ep.scale != nullptr) {  // the small kernels have no scale: apply it to the fresh slice
-      fn(M, j1 - j0, K, a, lda, bj, ldb, c + j0, ldc, nullptr, nullptr, false);
-      scale_rows(M, j1 - j0, c + j0, ldc, ep, j0);
-      return;
-    }
-    fn(M, j1 - j0, K, a, lda, bj, ldb, c + j0, ldc, bias_row, bias_col ? bias_col + j0 : nullptr,
-       ep.relu);
+    fn(M, j1 - j0, K, a, lda, bj, ldb, c + j0, ldc, ep.scale, bias_row,
+       bias_col ? bias_col + j0 : nullptr, ep.relu);
   };
   if (T <= 1 || units < 2) {
     run(0, N);
@@ -428,6 +407,42 @@ void small_m(GemmSmallFn fn, bool nt, std::int64_t M, std::int64_t N, std::int64
   const std::int64_t slices = std::min<std::int64_t>(units, std::int64_t{kSlicesPerThread} * T);
   parallel_slices(slices, [&](std::int64_t t) {
     run(std::min(N, units * t / slices * kUnit), std::min(N, units * (t + 1) / slices * kUnit));
+  });
+}
+
+// Linear's layout with kInnerProductM < M <= kBroadcastWeightM (broadcast_weight.h): A is
+// transposed once into At (the threads each take a K range), then the threads take slices of
+// W's rows, whole tiles each.
+void broadcast_weight(const GemmKernels& kt, std::int64_t M, std::int64_t N, std::int64_t K,
+                      const float* a, std::int64_t lda, const float* w, std::int64_t ldw,
+                      float* c, std::int64_t ldc, const GemmEpilogue& ep,
+                      const GemmOptions& opt) {
+  const int T = threads_for(M, N, K, opt);
+  const std::int64_t m_pad = ceil_div(M, kt.bw_lanes) * kt.bw_lanes;
+  float* at = pack_buffers().get_a(static_cast<std::size_t>(m_pad * K));
+  auto pack = [&](std::int64_t k0, std::int64_t k1) {
+    if (k1 > k0) kt.bw_pack(a, lda, M, k0, k1 - k0, m_pad, at + k0 * m_pad);
+  };
+  const float* bias_row = ep.bias_kind == GemmEpilogue::Bias::PerRow ? ep.bias : nullptr;
+  const float* bias_col = ep.bias_kind == GemmEpilogue::Bias::PerCol ? ep.bias : nullptr;
+  auto run = [&](std::int64_t j0, std::int64_t j1) {
+    if (j1 <= j0) return;
+    const std::int64_t rows = ceil_div(j1 - j0, kt.bw_rows) * kt.bw_rows;
+    float* part = pack_buffers().get_b(static_cast<std::size_t>(rows * m_pad));
+    kt.bw_nt(M, j1 - j0, K, at, m_pad, w + j0 * ldw, ldw, c + j0, ldc, part, ep.scale, bias_row,
+             bias_col != nullptr ? bias_col + j0 : nullptr, ep.relu);
+  };
+  const std::int64_t units = ceil_div(N, kt.bw_rows);
+  if (T <= 1 || units < 2) {
+    pack(0, K);
+    run(0, N);
+    return;
+  }
+  parallel_slices(T, [&](std::int64_t t) { pack(K * t / T, K * (t + 1) / T); });
+  const std::int64_t slices = std::min<std::int64_t>(units, std::int64_t{kSlicesPerThread} * T);
+  parallel_slices(slices, [&](std::int64_t t) {
+    run(std::min(N, units * t / slices * kt.bw_rows),
+        std::min(N, units * (t + 1) / slices * kt.bw_rows));
   });
 }
 
@@ -445,6 +460,10 @@ void sgemm(std::int64_t M, std::int64_t N, std::int64_t K, const float* a, std::
   // Linear's layout (x row-major, B = W^T read in place): inner_product.h has the routing rule.
   if (use_inner_product(M, N) && a_cs == 1 && b_rs == 1 && kt.inner_nt != nullptr) {
     small_m(kt.inner_nt, /*nt=*/true, M, N, K, a, a_rs, b, b_cs, c, ldc, ep, opt);
+    return;
+  }
+  if (M <= kBroadcastWeightM && a_cs == 1 && b_rs == 1 && kt.bw_nt != nullptr) {
+    broadcast_weight(kt, M, N, K, a, a_rs, b, b_cs, c, ldc, ep, opt);
     return;
   }
   if (M <= kSmallM && a_cs == 1 && b_cs == 1) {

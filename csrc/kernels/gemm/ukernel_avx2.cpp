@@ -146,8 +146,8 @@ inline float hsum(__m256 v) {
 // Small M, C = A * B with B row-major: V vectors of columns per pass; M*V <= 8 accumulators.
 template <int M>
 void small_nn(std::int64_t n, std::int64_t k, const float* a, std::int64_t lda, const float* b,
-              std::int64_t ldb, float* c, std::int64_t ldc, const float* bias_row,
-              const float* bias_col, bool relu) {
+              std::int64_t ldb, float* c, std::int64_t ldc, const float* scale_row,
+              const float* bias_row, const float* bias_col, bool relu) {
   constexpr int V = M <= 4 ? 2 : 1;
   const __m256 zero = _mm256_setzero_ps();
   for (std::int64_t j = 0; j < n; j += V * kLanes) {
@@ -177,6 +177,7 @@ void small_nn(std::int64_t n, std::int64_t k, const float* a, std::int64_t lda, 
 #pragma GCC unroll 2
       for (int v = 0; v < V; ++v) {
         __m256 x = acc[i][v];
+        if (scale_row != nullptr) x = _mm256_mul_ps(x, _mm256_set1_ps(scale_row[i]));
         if (bias_row != nullptr) x = _mm256_add_ps(x, _mm256_set1_ps(bias_row[i]));
         if (bias_col != nullptr) {
           x = _mm256_add_ps(x, _mm256_maskload_ps(bias_col + j + v * kLanes, mask[v]));
@@ -190,17 +191,18 @@ void small_nn(std::int64_t n, std::int64_t k, const float* a, std::int64_t lda, 
 
 void f32_gemm_small_nn__avx2(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
                              std::int64_t lda, const float* b, std::int64_t ldb, float* c,
-                             std::int64_t ldc, const float* bias_row, const float* bias_col,
+                             std::int64_t ldc, const float* scale_row,
+                               const float* bias_row, const float* bias_col,
                              bool relu) {
   switch (m) {
-    case 1: return small_nn<1>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
-    case 2: return small_nn<2>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
-    case 3: return small_nn<3>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
-    case 4: return small_nn<4>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
-    case 5: return small_nn<5>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
-    case 6: return small_nn<6>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
-    case 7: return small_nn<7>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
-    default: return small_nn<8>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
+    case 1: return small_nn<1>(n, k, a, lda, b, ldb, c, ldc, scale_row, bias_row, bias_col, relu);
+    case 2: return small_nn<2>(n, k, a, lda, b, ldb, c, ldc, scale_row, bias_row, bias_col, relu);
+    case 3: return small_nn<3>(n, k, a, lda, b, ldb, c, ldc, scale_row, bias_row, bias_col, relu);
+    case 4: return small_nn<4>(n, k, a, lda, b, ldb, c, ldc, scale_row, bias_row, bias_col, relu);
+    case 5: return small_nn<5>(n, k, a, lda, b, ldb, c, ldc, scale_row, bias_row, bias_col, relu);
+    case 6: return small_nn<6>(n, k, a, lda, b, ldb, c, ldc, scale_row, bias_row, bias_col, relu);
+    case 7: return small_nn<7>(n, k, a, lda, b, ldb, c, ldc, scale_row, bias_row, bias_col, relu);
+    default: return small_nn<8>(n, k, a, lda, b, ldb, c, ldc, scale_row, bias_row, bias_col, relu);
   }
 }
 
@@ -315,6 +317,10 @@ void fill_gemm_kernels_avx2(GemmKernels* t) {
   set_row<6>(t);
   t->inner_nt = f32_inner_product_nt__avx2;
   t->small_nn = f32_gemm_small_nn__avx2;
+  t->bw_pack = f32_broadcast_weight_pack__avx2;
+  t->bw_nt = f32_broadcast_weight_nt__avx2;
+  t->bw_rows = 4;
+  t->bw_lanes = 8;
   t->pack_bt = pack_bt_avx;
   t->pack_bn = pack_bn_avx2;
   t->fma_probe = fma_probe_avx2;

@@ -131,8 +131,8 @@ void f32_gemm_ukernel_14x32__avx512(std::int64_t kc, const float* __restrict a,
 // scaled B rows. M*2 <= 16 accumulators.
 template <int M>
 void small_nn(std::int64_t n, std::int64_t k, const float* a, std::int64_t lda, const float* b,
-              std::int64_t ldb, float* c, std::int64_t ldc, const float* bias_row,
-              const float* bias_col, bool relu) {
+              std::int64_t ldb, float* c, std::int64_t ldc, const float* scale_row,
+              const float* bias_row, const float* bias_col, bool relu) {
   constexpr int V = 2;
   const __m512 zero = _mm512_setzero_ps();
   for (std::int64_t j = 0; j < n; j += V * kLanes) {
@@ -162,6 +162,7 @@ void small_nn(std::int64_t n, std::int64_t k, const float* a, std::int64_t lda, 
 #pragma GCC unroll 2
       for (int v = 0; v < V; ++v) {
         __m512 x = acc[i][v];
+        if (scale_row != nullptr) x = _mm512_mul_ps(x, _mm512_set1_ps(scale_row[i]));
         if (bias_row != nullptr) x = _mm512_add_ps(x, _mm512_set1_ps(bias_row[i]));
         if (bias_col != nullptr) {
           x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(mask[v], bias_col + j + v * kLanes));
@@ -175,17 +176,18 @@ void small_nn(std::int64_t n, std::int64_t k, const float* a, std::int64_t lda, 
 
 void f32_gemm_small_nn__avx512(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
                                std::int64_t lda, const float* b, std::int64_t ldb, float* c,
-                               std::int64_t ldc, const float* bias_row, const float* bias_col,
+                               std::int64_t ldc, const float* scale_row,
+                               const float* bias_row, const float* bias_col,
                                bool relu) {
   switch (m) {
-    case 1: return small_nn<1>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
-    case 2: return small_nn<2>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
-    case 3: return small_nn<3>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
-    case 4: return small_nn<4>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
-    case 5: return small_nn<5>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
-    case 6: return small_nn<6>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
-    case 7: return small_nn<7>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
-    default: return small_nn<8>(n, k, a, lda, b, ldb, c, ldc, bias_row, bias_col, relu);
+    case 1: return small_nn<1>(n, k, a, lda, b, ldb, c, ldc, scale_row, bias_row, bias_col, relu);
+    case 2: return small_nn<2>(n, k, a, lda, b, ldb, c, ldc, scale_row, bias_row, bias_col, relu);
+    case 3: return small_nn<3>(n, k, a, lda, b, ldb, c, ldc, scale_row, bias_row, bias_col, relu);
+    case 4: return small_nn<4>(n, k, a, lda, b, ldb, c, ldc, scale_row, bias_row, bias_col, relu);
+    case 5: return small_nn<5>(n, k, a, lda, b, ldb, c, ldc, scale_row, bias_row, bias_col, relu);
+    case 6: return small_nn<6>(n, k, a, lda, b, ldb, c, ldc, scale_row, bias_row, bias_col, relu);
+    case 7: return small_nn<7>(n, k, a, lda, b, ldb, c, ldc, scale_row, bias_row, bias_col, relu);
+    default: return small_nn<8>(n, k, a, lda, b, ldb, c, ldc, scale_row, bias_row, bias_col, relu);
   }
 }
 
@@ -310,6 +312,10 @@ void fill_gemm_kernels_avx512(GemmKernels* t) {
   set_row<14>(t);
   t->inner_nt = f32_inner_product_nt__avx512;
   t->small_nn = f32_gemm_small_nn__avx512;
+  t->bw_pack = f32_broadcast_weight_pack__avx512;
+  t->bw_nt = f32_broadcast_weight_nt__avx512;
+  t->bw_rows = 6;
+  t->bw_lanes = 16;
   t->pack_bt = pack_bt_avx;
   t->pack_bn = pack_bn_avx512;
   t->fma_probe = fma_probe_avx512;

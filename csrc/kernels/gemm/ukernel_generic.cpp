@@ -97,8 +97,8 @@ void f32_gemm_ukernel_6x8__generic(std::int64_t kc, const float* __restrict a,
 // C = A * B, m small: row i of C is a sum of scaled rows of B (axpy form, unit stride over n).
 void f32_gemm_small_nn__generic(std::int64_t m, std::int64_t n, std::int64_t k, const float* a,
                                 std::int64_t lda, const float* b, std::int64_t ldb, float* c,
-                                std::int64_t ldc, const float* bias_row, const float* bias_col,
-                                bool relu) {
+                                std::int64_t ldc, const float* scale_row,
+                                const float* bias_row, const float* bias_col, bool relu) {
   for (std::int64_t i = 0; i < m; ++i) {
     float* crow = c + i * ldc;
     std::fill(crow, crow + n, 0.0f);
@@ -110,6 +110,7 @@ void f32_gemm_small_nn__generic(std::int64_t m, std::int64_t n, std::int64_t k, 
     }
     for (std::int64_t j = 0; j < n; ++j) {
       float v = crow[j];
+      if (scale_row != nullptr) v *= scale_row[i];
       if (bias_row != nullptr) v += bias_row[i];
       if (bias_col != nullptr) v += bias_col[j];
       if (relu) v = v > 0.0f ? v : 0.0f;

@@ -1,0 +1,54 @@
+// AVX2 broadcast-weight GEMM (broadcast_weight.h). Compiled with -mavx2 -mfma; called only when
+// the CPU has them.
+//
+// Tile 4 weight rows x 3 vectors (24 batch rows): 12 ymm accumulators + 3 At vectors + 1
+// broadcast = 16 of 16 registers. At m = 64 a weight tile (4 rows) is reused by three column
+// groups from L1, so each weight still comes from memory once.
+#include <immintrin.h>
+
+#include "kernels/gemm/broadcast_weight.h"
+#include "kernels/gemm/broadcast_weight_vec.h"
+
+namespace minimod::kernels {
+
+namespace {
+
+struct Avx2Bw {
+  using V = __m256;
+  using IndexV = __m256i;
+  static constexpr int kLanes = 8;
+  static constexpr int kTileW = 4;
+  static constexpr std::int64_t kAtBlockBytes = 16 * 1024;  // of 48 / 32 KiB L1
+  static constexpr int kTileV = 3;
+  static V load(const float* p) { return _mm256_load_ps(p); }
+  static void store(float* p, V v) { _mm256_store_ps(p, v); }
+  static V set1(float x) { return _mm256_set1_ps(x); }
+  static V zero() { return _mm256_setzero_ps(); }
+  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm256_add_ps(a, b); }
+  static V max(V a, V b) { return _mm256_max_ps(a, b); }
+  static IndexV iota_scaled(int step) {
+    return _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(step));
+  }
+  static V gather(const float* base, IndexV idx) { return _mm256_i32gather_ps(base, idx, 4); }
+};
+
+using Kernel = BroadcastWeight<Avx2Bw>;
+
+}  // namespace
+
+void f32_broadcast_weight_pack__avx2(const float* a, std::int64_t lda, std::int64_t m,
+                                     std::int64_t k0, std::int64_t kc, std::int64_t m_pad,
+                                     float* at) {
+  Kernel::pack_at(a, lda, m, k0, kc, m_pad, at);
+}
+
+void f32_broadcast_weight_nt__avx2(std::int64_t m, std::int64_t n, std::int64_t k,
+                                   const float* at, std::int64_t m_pad, const float* w,
+                                   std::int64_t ldw, float* c, std::int64_t ldc, float* part,
+                                   const float* scale_row, const float* bias_row,
+                                   const float* bias_col, bool relu) {
+  Kernel::gemm(m, n, k, at, m_pad, w, ldw, c, ldc, part, scale_row, bias_row, bias_col, relu);
+}
+
+}  // namespace minimod::kernels

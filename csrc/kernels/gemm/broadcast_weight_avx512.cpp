@@ -1,0 +1,55 @@
+// AVX-512 broadcast-weight GEMM (broadcast_weight.h). Compiled with -mavx512f...; called only
+// when the CPU has AVX-512.
+//
+// Tile 6 weight rows x 4 vectors (64 batch rows): 24 zmm accumulators + 4 At vectors + 1
+// broadcast = 29 of 32 registers. Per k: 4 loads + 6 broadcasts feed 24 FMAs (12 cycles on two
+// FMA ports), so the loads have slack.
+#include <immintrin.h>
+
+#include "kernels/gemm/broadcast_weight.h"
+#include "kernels/gemm/broadcast_weight_vec.h"
+
+namespace minimod::kernels {
+
+namespace {
+
+struct Avx512Bw {
+  using V = __m512;
+  using IndexV = __m512i;
+  static constexpr int kLanes = 16;
+  static constexpr int kTileW = 6;
+  static constexpr std::int64_t kAtBlockBytes = 24 * 1024;  // of 48 / 32 KiB L1
+  static constexpr int kTileV = 4;
+  static V load(const float* p) { return _mm512_load_ps(p); }
+  static void store(float* p, V v) { _mm512_store_ps(p, v); }
+  static V set1(float x) { return _mm512_set1_ps(x); }
+  static V zero() { return _mm512_setzero_ps(); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V max(V a, V b) { return _mm512_max_ps(a, b); }
+  static IndexV iota_scaled(int step) {
+    return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                              _mm512_set1_epi32(step));
+  }
+  static V gather(const float* base, IndexV idx) { return _mm512_i32gather_ps(idx, base, 4); }
+};
+
+using Kernel = BroadcastWeight<Avx512Bw>;
+
+}  // namespace
+
+void f32_broadcast_weight_pack__avx512(const float* a, std::int64_t lda, std::int64_t m,
+                                       std::int64_t k0, std::int64_t kc, std::int64_t m_pad,
+                                       float* at) {
+  Kernel::pack_at(a, lda, m, k0, kc, m_pad, at);
+}
+
+void f32_broadcast_weight_nt__avx512(std::int64_t m, std::int64_t n, std::int64_t k,
+                                     const float* at, std::int64_t m_pad, const float* w,
+                                     std::int64_t ldw, float* c, std::int64_t ldc, float* part,
+                                     const float* scale_row, const float* bias_row,
+                                     const float* bias_col, bool relu) {
+  Kernel::gemm(m, n, k, at, m_pad, w, ldw, c, ldc, part, scale_row, bias_row, bias_col, relu);
+}
+
+}  // namespace minimod::kernels
