@@ -149,34 +149,33 @@ class Pool {
 
   // Runs the job with the workers; false when another caller holds the pool (then the caller
   // runs the job alone: same chunks, same results).
-  bool try_run(Job& job) {
+  bool try_run(const std::shared_ptr<Job>& job) {
     std::unique_lock<std::mutex> busy(run_mutex_, std::try_to_lock);
     if (!busy.owns_lock()) return false;
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      job_ = &job;
+      job_ = job;
       ++generation_;
     }
     wake_.notify_all();
-    std::int64_t ran = drain(job);
-    finish(job, ran);
+    std::int64_t ran = drain(*job);
+    finish(*job, ran);
     // Wait for the workers' chunks: spin first, then sleep.
     auto spin_until = std::chrono::steady_clock::now() + kSpin;
-    while (job.done.load(std::memory_order_acquire) < job.chunks) {
+    while (job->done.load(std::memory_order_acquire) < job->chunks) {
       if (std::chrono::steady_clock::now() > spin_until) {
         std::unique_lock<std::mutex> lock(mutex_);
-        finished_.wait(lock, [&] { return job.done.load(std::memory_order_acquire) >= job.chunks; });
+        finished_.wait(lock, [&] { return job->done.load(std::memory_order_acquire) >= job->chunks; });
         break;
       }
       std::this_thread::yield();
     }
-    {
-      // Workers may still be looking at job_ (finding no chunk left); clear it under the lock
-      // and wait until none holds it before the Job on our stack goes away.
-      std::unique_lock<std::mutex> lock(mutex_);
-      job_ = nullptr;
-      finished_.wait(lock, [&] { return active_ == 0; });
-    }
+    // Every chunk is done, so every chunk was claimed: a worker that picks the job up from now on
+    // finds none left and never calls the body (which lives on our caller's stack). The Job itself
+    // is shared, so the caller need not wait for such a late worker: one woken late, or preempted
+    // right after waking, costs the caller nothing.
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (job_ == job) job_.reset();
     return true;
   }
 
@@ -193,7 +192,7 @@ class Pool {
     t_in_worker = true;
     std::uint64_t seen = 0;
     for (;;) {
-      Job* job = nullptr;
+      std::shared_ptr<Job> job;
       {
         // Spin briefly (without the lock) for the next generation, then sleep.
         auto spin_until = std::chrono::steady_clock::now() + kSpin;
@@ -205,19 +204,11 @@ class Pool {
         seen = generation_;
         if (stop_) return;
         job = job_;
-        if (job == nullptr) continue;
-        ++active_;
+        if (!job) continue;
       }
-      {
-        KernelFpScope fp;
-        std::int64_t ran = drain(*job);
-        finish(*job, ran);
-      }
-      {
-        std::lock_guard<std::mutex> lock(mutex_);
-        --active_;
-        if (active_ == 0) finished_.notify_all();
-      }
+      KernelFpScope fp;
+      std::int64_t ran = drain(*job);
+      finish(*job, ran);
     }
   }
 
@@ -225,12 +216,11 @@ class Pool {
 
   std::vector<std::thread> threads_;
   std::mutex run_mutex_;  // one job at a time
-  std::mutex mutex_;      // guards job_, generation_, stop_, active_
+  std::mutex mutex_;      // guards job_, generation_, stop_
   std::condition_variable wake_;
   std::condition_variable finished_;
-  Job* job_ = nullptr;
+  std::shared_ptr<Job> job_;  // the job being run, shared with the workers that picked it up
   std::atomic<std::uint64_t> generation_{0};  // changed under mutex_, read lock-free while spinning
-  int active_ = 0;
   bool stop_ = false;
 };
 
@@ -270,24 +260,25 @@ void parallel_for(std::int64_t n, std::int64_t grain,
   KernelFpScope fp;
   grain = std::max<std::int64_t>(grain, 1);
   int threads = resolve_threads().count;
-  Job job;
-  job.body = &body;
-  job.n = n;
-  job.chunks = std::max<std::int64_t>(1, std::min<std::int64_t>(threads, n / grain));
-  if (job.chunks == 1) {
+  const std::int64_t chunks = std::max<std::int64_t>(1, std::min<std::int64_t>(threads, n / grain));
+  if (chunks == 1) {
     body(0, n);
     return;
   }
+  auto job = std::make_shared<Job>();
+  job->body = &body;
+  job->n = n;
+  job->chunks = chunks;
   if (!t_in_worker) {
     if (std::shared_ptr<Pool> pool = pool_for(threads)) {
       if (pool->try_run(job)) {
-        rethrow_if_failed(job);
+        rethrow_if_failed(*job);
         return;
       }
     }
   }
-  for (std::int64_t c = 0; c < job.chunks; ++c) run_chunk(job, c);  // busy or nested: same chunks
-  rethrow_if_failed(job);
+  for (std::int64_t c = 0; c < chunks; ++c) run_chunk(*job, c);  // busy or nested: same chunks
+  rethrow_if_failed(*job);
 }
 
 int get_num_threads() { return resolve_threads().count; }
