@@ -18,6 +18,7 @@
 #include "bindings/bindings.h"
 #include "bindings/kernel_call.h"
 #include "kernels/conv/conv.h"
+#include "kernels/gemm/broadcast_weight.h"
 #include "kernels/gemm/gemm.h"
 #include "kernels/gemm/gemm_config.h"
 #include "kernels/gemm/inner_product.h"
@@ -481,9 +482,9 @@ differ: padding='same' with an even kernel pads more at the end). Routing: kerne
         py::arg("bias_per_row") = false, py::arg("relu") = false, py::arg("reference") = false,
         py::arg("parallel") = true, R"pbdoc(
 C = a @ b (+ bias per column, or per row with bias_per_row) (then ReLU), through the dispatched
-GEMM (the active ISA; the inner-product path for M <= 32, or M <= 64 with N <= 128, when a
-has unit column stride and b unit row stride; the small-M path for M <= 8 when a and b have unit
-column strides) or, with
+GEMM (the active ISA; the inner-product path for M <= 32, or M <= 64 with N <= 128, and the
+broadcast-weight path (AVX2/AVX-512) for other M <= 64, when a has unit column stride and b unit
+row stride; the small-M path for M <= 8 when a and b have unit column strides) or, with
 reference=True, the naive float64-accumulating loops. a and b may have any strides (their
 transposes, slices and negative strides are read in place: this tests the packing routines).
 )pbdoc");
@@ -502,6 +503,7 @@ transposes, slices and negative strides are read in place: this tests the packin
         d["inner_product_m"] = kernels::kInnerProductM;
         d["inner_product_narrow_m"] = kernels::kInnerProductNarrowM;
         d["inner_product_narrow_n"] = kernels::kInnerProductNarrowN;
+        d["broadcast_weight_m"] = k.bw_nt != nullptr ? kernels::kBroadcastWeightM : 0;
         return d;
       },
       "The GEMM table of the active ISA: microkernel tile (mr x nr) and cache blocks.");

@@ -40,9 +40,9 @@ def set_conv_bn_pool_fusion(on: bool) -> None:
 def sgemm(a: typing.Any, b: typing.Any, bias: typing.Any = None, bias_per_row: bool = False, relu: bool = False, reference: bool = False, parallel: bool = True) -> numpy.ndarray:
     """
     C = a @ b (+ bias per column, or per row with bias_per_row) (then ReLU), through the dispatched
-    GEMM (the active ISA; the inner-product path for M <= 32, or M <= 64 with N <= 128, when a
-    has unit column stride and b unit row stride; the small-M path for M <= 8 when a and b have unit
-    column strides) or, with
+    GEMM (the active ISA; the inner-product path for M <= 32, or M <= 64 with N <= 128, and the
+    broadcast-weight path (AVX2/AVX-512) for other M <= 64, when a has unit column stride and b unit
+    row stride; the small-M path for M <= 8 when a and b have unit column strides) or, with
     reference=True, the naive float64-accumulating loops. a and b may have any strides (their
     transposes, slices and negative strides are read in place: this tests the packing routines).
     """
