@@ -4,29 +4,25 @@
 // Tile 4 weight rows x 3 vectors (24 batch rows): 12 ymm accumulators + 3 At vectors + 1
 // broadcast = 16 of 16 registers. At m = 64 a weight tile (4 rows) is reused by three column
 // groups from L1, so each weight still comes from memory once.
-#include <immintrin.h>
 
 #include "kernels/gemm/broadcast_weight.h"
 #include "kernels/gemm/broadcast_weight_vec.h"
+#include "kernels/simd/vec_avx2.h"
 
 namespace minimod::kernels {
 
 namespace {
 
-struct Avx2Bw {
-  using V = __m256;
+// Avx2's vector operations (kernels/simd/vec_avx2.h) plus this kernel's tile and layout.
+struct Avx2Bw : Avx2 {
   using IndexV = __m256i;
   static constexpr int kLanes = 8;
   static constexpr int kTileW = 4;
   static constexpr std::int64_t kAtBlockBytes = 16 * 1024;  // of 48 / 32 KiB L1
   static constexpr int kTileV = 3;
+  // At panels and the partial-sum scratch are 64-byte aligned.
   static V load(const float* p) { return _mm256_load_ps(p); }
   static void store(float* p, V v) { _mm256_store_ps(p, v); }
-  static V set1(float x) { return _mm256_set1_ps(x); }
-  static V zero() { return _mm256_setzero_ps(); }
-  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
-  static V add(V a, V b) { return _mm256_add_ps(a, b); }
-  static V max(V a, V b) { return _mm256_max_ps(a, b); }
   static IndexV iota_scaled(int step) {
     return _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(step));
   }

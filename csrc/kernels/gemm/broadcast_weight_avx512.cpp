@@ -4,29 +4,25 @@
 // Tile 6 weight rows x 4 vectors (64 batch rows): 24 zmm accumulators + 4 At vectors + 1
 // broadcast = 29 of 32 registers. Per k: 4 loads + 6 broadcasts feed 24 FMAs (12 cycles on two
 // FMA ports), so the loads have slack.
-#include <immintrin.h>
 
 #include "kernels/gemm/broadcast_weight.h"
 #include "kernels/gemm/broadcast_weight_vec.h"
+#include "kernels/simd/vec_avx512.h"
 
 namespace minimod::kernels {
 
 namespace {
 
-struct Avx512Bw {
-  using V = __m512;
+// Avx512's vector operations (kernels/simd/vec_avx512.h) plus this kernel's tile and layout.
+struct Avx512Bw : Avx512 {
   using IndexV = __m512i;
   static constexpr int kLanes = 16;
   static constexpr int kTileW = 6;
   static constexpr std::int64_t kAtBlockBytes = 24 * 1024;  // of 48 / 32 KiB L1
   static constexpr int kTileV = 4;
+  // At panels and the partial-sum scratch are 64-byte aligned.
   static V load(const float* p) { return _mm512_load_ps(p); }
   static void store(float* p, V v) { _mm512_store_ps(p, v); }
-  static V set1(float x) { return _mm512_set1_ps(x); }
-  static V zero() { return _mm512_setzero_ps(); }
-  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
-  static V add(V a, V b) { return _mm512_add_ps(a, b); }
-  static V max(V a, V b) { return _mm512_max_ps(a, b); }
   static IndexV iota_scaled(int step) {
     return _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                               _mm512_set1_epi32(step));

@@ -4,19 +4,19 @@
 // Tile 4 x 3: 12 ymm accumulators + 3 weight vectors + 1 x vector = 16 of 16 registers. Per step
 // of 8 k: 3 + 4 loads feed 12 FMAs. At batch 1 and 2 the tile is 1 x 8 / 2 x 4 (8 independent
 // chains: enough to cover the FMA latency on two ports).
-#include <immintrin.h>
 
 #include <cstdint>
 
 #include "kernels/gemm/inner_product.h"
 #include "kernels/gemm/inner_product_vec.h"
+#include "kernels/simd/vec_avx2.h"
 
 namespace minimod::kernels {
 
 namespace {
 
-struct Avx2Ip {
-  using V = __m256;
+// Avx2's vector operations (kernels/simd/vec_avx2.h) plus this kernel's tile and layout.
+struct Avx2Ip : Avx2 {
   using Mask = __m256i;
   static constexpr int kLanes = 8;
   static constexpr int kMaxR = 4;
@@ -25,10 +25,7 @@ struct Avx2Ip {
   static int tile_nw(std::int64_t m) { return m == 1 ? 8 : m == 2 ? 4 : 3; }
   static int tile_r(std::int64_t m) { return m == 2 ? 2 : kMaxR; }
 
-  static V zero() { return _mm256_setzero_ps(); }
-  static V load(const float* p) { return _mm256_loadu_ps(p); }
   static V load_masked(Mask mk, const float* p) { return _mm256_maskload_ps(p, mk); }
-  static V fmadd(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
   static void store_aligned(float* p, V v) { _mm256_store_ps(p, v); }
   static Mask lane_mask(std::int64_t n) {  // the first n lanes (0 <= n <= 8)
     const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);

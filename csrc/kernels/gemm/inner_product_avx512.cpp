@@ -4,19 +4,19 @@
 // Tile 4 x 6: 24 zmm accumulators + 6 weight vectors + 1 x vector = 31 of 32 registers. Per step
 // of 16 k: 6 + 4 loads feed 24 FMAs (12 cycles on two FMA ports). At batch 1 and 2 the tile is
 // 1 x 8 / 2 x 8: 8 and 16 independent chains cover the FMA latency with few x rows.
-#include <immintrin.h>
 
 #include <cstdint>
 
 #include "kernels/gemm/inner_product.h"
 #include "kernels/gemm/inner_product_vec.h"
+#include "kernels/simd/vec_avx512.h"
 
 namespace minimod::kernels {
 
 namespace {
 
-struct Avx512Ip {
-  using V = __m512;
+// Avx512's vector operations (kernels/simd/vec_avx512.h) plus this kernel's tile and layout.
+struct Avx512Ip : Avx512 {
   using Mask = __mmask16;
   static constexpr int kLanes = 16;
   static constexpr int kMaxR = 4;
@@ -25,10 +25,7 @@ struct Avx512Ip {
   static int tile_nw(std::int64_t m) { return m <= 2 ? 8 : 6; }
   static int tile_r(std::int64_t m) { return m == 2 ? 2 : kMaxR; }
 
-  static V zero() { return _mm512_setzero_ps(); }
-  static V load(const float* p) { return _mm512_loadu_ps(p); }
   static V load_masked(Mask mk, const float* p) { return _mm512_maskz_loadu_ps(mk, p); }
-  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static void store_aligned(float* p, V v) { _mm512_store_ps(p, v); }
   static Mask lane_mask(std::int64_t n) {
     return n >= kLanes ? static_cast<Mask>(0xFFFF) : static_cast<Mask>((1u << n) - 1u);
