@@ -18,6 +18,7 @@
 #endif
 
 #include "kernels/conv/conv.h"
+#include "kernels/conv/im2col.h"
 
 namespace minimod::kernels {
 namespace {
@@ -192,6 +193,80 @@ void shift_rows_pack_impl(const ShiftRows& s, std::int64_t k0, std::int64_t kc, 
     }
     if (cols < nr) {
       for (std::int64_t k = 0; k < kc; ++k) zero_run(d + k * nr + cols, nr - cols);
+    }
+  }
+}
+
+// The polyphase copy (im2col.h): per kept phase (rd, rh, rw) of a channel, each phase row is
+// zeros, then the input columns rw - pad + s*q that exist (a copy, or a stride-2 gather with
+// vector permutes), then zeros.
+void polyphase_copy_impl(const ConvParams& p, const ShiftGeometry& g, const float* x,
+                         std::int64_t u0, std::int64_t u1, float* dst) {
+  const std::int64_t Di = p.in_size[0], Hi = p.in_size[1], Wi = p.in_size[2];
+  const std::int64_t sd = p.stride[0], sh = p.stride[1], sw = p.stride[2];
+  const std::int64_t Qd = g.Q[0], Qh = g.Q[1], Qw = g.Q[2];
+  const std::int64_t nph = g.phases[0] * g.phases[1] * g.phases[2];
+  // residue[i][idx]: the residue whose phase is kept as index idx along dimension i.
+  std::int64_t residue[3][64];
+  for (int i = 0; i < 3; ++i) {
+    for (std::int64_t r = 0; r < p.stride[i]; ++r) {
+      if (g.phase_of[i][r] >= 0) residue[i][g.phase_of[i][r]] = r;
+    }
+  }
+  for (std::int64_t u = u0; u < u1; ++u) {
+    const std::int64_t c = u / nph, ph = u % nph;
+    const std::int64_t rd = residue[0][ph / (g.phases[1] * g.phases[2])];
+    const std::int64_t rh = residue[1][(ph / g.phases[2]) % g.phases[1]];
+    const std::int64_t rw = residue[2][ph % g.phases[2]];
+    const float* xc = x + c * p.in_plane();
+    float* dp = dst + c * g.chan_plane + ph * g.phase_plane;
+    // Phase columns qw whose input column iw = rw + sw*qw - left lies in [0, Wi).
+    const std::int64_t first_iw = rw - p.pad_before[2];
+    const std::int64_t q_lo = first_iw >= 0 ? 0 : lmin(Qw, (-first_iw + sw - 1) / sw);
+    const std::int64_t q_hi =
+        lmax(q_lo, lmin(Qw, first_iw >= Wi ? 0 : (Wi - 1 - first_iw) / sw + 1));
+    for (std::int64_t qd = 0; qd < Qd; ++qd) {
+      const std::int64_t id = rd + sd * qd - p.pad_before[0];
+      for (std::int64_t qh = 0; qh < Qh; ++qh) {
+        const std::int64_t ih = rh + sh * qh - p.pad_before[1];
+        float* row = dp + (qd * Qh + qh) * Qw;
+        if (id < 0 || id >= Di || ih < 0 || ih >= Hi) {
+          zero_run(row, Qw);
+          continue;
+        }
+        const float* src = xc + (id * Hi + ih) * Wi + first_iw;  // src[q * sw]: column q
+        zero_run(row, q_lo);
+        if (sw == 1) {
+          copy_run(row + q_lo, src + q_lo, q_hi - q_lo);
+        } else if (sw == 2) {
+          gather2_run(row + q_lo, src + 2 * q_lo, q_hi - q_lo);
+        } else {
+          for (std::int64_t q = q_lo; q < q_hi; ++q) row[q] = src[q * sw];
+        }
+        zero_run(row + q_hi, Qw - q_hi);
+      }
+    }
+  }
+}
+
+// The pixel-rows gather (im2col.h): one copy per output row of each shifted run, or the whole
+// run when its positions are the output pixels themselves.
+void pixel_rows_gather_impl(const ConvParams& p, const ShiftGeometry& g, const float* base,
+                            const std::int64_t* off, std::int64_t k0, std::int64_t k1,
+                            float* col) {
+  const std::int64_t Do = p.out_size[0], Ho = p.out_size[1], Wo = p.out_size[2];
+  const std::int64_t P = Do * Ho * Wo;
+  for (std::int64_t k = k0; k < k1; ++k) {
+    const float* src = base + off[k];
+    float* dst = col + k * P;
+    if (g.direct_out) {
+      copy_run(dst, src, P);
+      continue;
+    }
+    for (std::int64_t od = 0; od < Do; ++od) {
+      for (std::int64_t oh = 0; oh < Ho; ++oh) {
+        copy_run(dst + (od * Ho + oh) * Wo, src + (od * g.Q[1] + oh) * g.Q[2], Wo);
+      }
     }
   }
 }
