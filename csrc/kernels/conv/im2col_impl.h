@@ -90,6 +90,32 @@ inline void gather2_run(float* d, const float* s, std::int64_t n) {
   for (; i < n; ++i) d[i] = s[2 * i];
 }
 
+#if defined(__AVX512F__)
+// Both column phases of one zero-padded stride-2 row at once: even[q] = x[2q - pad],
+// odd[q] = x[2q + 1 - pad] (0 outside [0, wi)), q in [0, qw). Each 32-float window of the input
+// row is read once (masked loads supply the padding) and split by two permutes, where copying
+// the phases one at a time reads the row twice with a pass of bookkeeping per phase row.
+inline void deinterleave2_row(float* even, float* odd, const float* x, std::int64_t wi,
+                              std::int64_t pad, std::int64_t qw) {
+  const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  for (std::int64_t q0 = 0; q0 < qw; q0 += 16) {
+    const std::int64_t first = 2 * q0 - pad;  // input column of window element 0
+    const std::int64_t lo = lmax(0, -first), hi = lmin(32, wi - first);
+    const std::uint64_t valid =
+        hi > lo ? ((std::uint64_t{1} << hi) - 1) & ~((std::uint64_t{1} << lo) - 1) : 0;
+    // Masked-off lanes are never read, so the window may start before or end after the row.
+    const float* w = x + first;
+    const __m512 a = _mm512_maskz_loadu_ps(static_cast<__mmask16>(valid & 0xFFFFu), w);
+    const __m512 b = _mm512_maskz_loadu_ps(static_cast<__mmask16>((valid >> 16) & 0xFFFFu), w + 16);
+    const std::int64_t n = lmin(16, qw - q0);
+    const __mmask16 store = static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1u);
+    _mm512_mask_storeu_ps(even + q0, store, _mm512_permutex2var_ps(a, ie, b));
+    _mm512_mask_storeu_ps(odd + q0, store, _mm512_permutex2var_ps(a, io, b));
+  }
+}
+#endif
+
 void im2col_pack_impl(const ConvParams& p, const float* x, std::int64_t k0, std::int64_t kc,
                       std::int64_t j0, std::int64_t nc, int nr, float* dst) {
   const std::int64_t Hi = p.in_size[1], Wi = p.in_size[2];
@@ -215,6 +241,31 @@ void polyphase_copy_impl(const ConvParams& p, const ShiftGeometry& g, const floa
   }
   for (std::int64_t u = u0; u < u1; ++u) {
     const std::int64_t c = u / nph, ph = u % nph;
+#if defined(__AVX512F__)
+    // Stride 2 along W with both column phases kept (units u, u + 1): one pass for the pair.
+    if (sw == 2 && g.phases[2] == 2 && ph % 2 == 0 && u + 1 < u1) {
+      const std::int64_t rd = residue[0][ph / (g.phases[1] * g.phases[2])];
+      const std::int64_t rh = residue[1][(ph / g.phases[2]) % g.phases[1]];
+      const float* xc = x + c * p.in_plane();
+      float* even = dst + c * g.chan_plane + ph * g.phase_plane;
+      float* odd = even + g.phase_plane;
+      for (std::int64_t qd = 0; qd < Qd; ++qd) {
+        const std::int64_t id = rd + sd * qd - p.pad_before[0];
+        for (std::int64_t qh = 0; qh < Qh; ++qh) {
+          const std::int64_t ih = rh + sh * qh - p.pad_before[1];
+          const std::int64_t r = (qd * Qh + qh) * Qw;
+          if (id < 0 || id >= Di || ih < 0 || ih >= Hi) {
+            zero_run(even + r, Qw);
+            zero_run(odd + r, Qw);
+          } else {
+            deinterleave2_row(even + r, odd + r, xc + (id * Hi + ih) * Wi, Wi, p.pad_before[2], Qw);
+          }
+        }
+      }
+      ++u;
+      continue;
+    }
+#endif
     const std::int64_t rd = residue[0][ph / (g.phases[1] * g.phases[2])];
     const std::int64_t rh = residue[1][(ph / g.phases[2]) % g.phases[1]];
     const std::int64_t rw = residue[2][ph % g.phases[2]];
