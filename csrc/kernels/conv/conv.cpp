@@ -328,9 +328,9 @@ float* scratch(int slot, std::size_t n) {
   return bufs[slot].get();
 }
 
-// The copy, gather and output passes around a GEMM are split across threads by phase image (or
-// GEMM row, or output channel) when the GEMM itself is (`parallel`) and there is enough to copy: at batch 1 they would
-// otherwise run on one core while the other waits for the GEMM to start.
+// The copy, gather and output passes around a GEMM are split across threads (by phase image,
+// input channel or output channel) when the GEMM itself is (`parallel`) and there is enough to
+// copy: at batch 1 they would otherwise run on one core while the other waits for the GEMM.
 constexpr std::int64_t kMinParallelCopy = std::int64_t{1} << 15;  // floats
 
 void split_rows(bool parallel, std::int64_t rows, std::int64_t floats_per_row,
@@ -402,7 +402,8 @@ struct ShiftInput {
     polyphase_copy()(p, g, xg, u0, u1, buf);
   }
 
-  // task_base with the copy made, split across threads when `parallel`.
+  // What the offsets index for task (n, gi): the input itself, or the polyphase copy, made here
+  // (split across threads when `parallel`).
   const float* task_base(const float* x, std::int64_t n, std::int64_t gi, bool parallel) const {
     const float* xg = task_input(x, n, gi);
     if (!g.copy) return xg;

@@ -20,31 +20,11 @@ ShiftRowsPackFn shift_rows_pack() {
 }
 
 PolyphaseCopyFn polyphase_copy() {
-#if defined(MINIMOD_X86)
-  switch (active_isa()) {
-    case Isa::Avx512:
-      return polyphase_copy_avx512();
-    case Isa::Avx2:
-      return polyphase_copy_avx2();
-    default:
-      break;
-  }
-#endif
-  return polyphase_copy_generic();
+  return MINIMOD_FOR_ACTIVE_ISA(polyphase_copy);
 }
 
 PixelRowsGatherFn pixel_rows_gather() {
-#if defined(MINIMOD_X86)
-  switch (active_isa()) {
-    case Isa::Avx512:
-      return pixel_rows_gather_avx512();
-    case Isa::Avx2:
-      return pixel_rows_gather_avx2();
-    default:
-      break;
-  }
-#endif
-  return pixel_rows_gather_generic();
+  return MINIMOD_FOR_ACTIVE_ISA(pixel_rows_gather);
 }
 
 }  // namespace minimod::kernels
