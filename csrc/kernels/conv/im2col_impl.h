@@ -90,13 +90,15 @@ inline void gather2_run(float* d, const float* s, std::int64_t n) {
   for (; i < n; ++i) d[i] = s[2 * i];
 }
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 // Both column phases of one zero-padded stride-2 row at once: even[q] = x[2q - pad],
-// odd[q] = x[2q + 1 - pad] (0 outside [0, wi)), q in [0, qw). Each 32-float window of the input
-// row is read once (masked loads supply the padding) and split by two permutes, where copying
-// the phases one at a time reads the row twice with a pass of bookkeeping per phase row.
+// odd[q] = x[2q + 1 - pad] (0 outside [0, wi)), q in [0, qw). Each window of the input row (32
+// floats on AVX-512, 16 on AVX2) is read once, masked loads supplying the padding, and split by
+// two permutes, where copying the phases one at a time reads the row twice, with a pass of
+// bookkeeping per phase row.
 inline void deinterleave2_row(float* even, float* odd, const float* x, std::int64_t wi,
                               std::int64_t pad, std::int64_t qw) {
+#if defined(__AVX512F__)
   const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
   const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
   for (std::int64_t q0 = 0; q0 < qw; q0 += 16) {
@@ -113,6 +115,38 @@ inline void deinterleave2_row(float* even, float* odd, const float* x, std::int6
     _mm512_mask_storeu_ps(even + q0, store, _mm512_permutex2var_ps(a, ie, b));
     _mm512_mask_storeu_ps(odd + q0, store, _mm512_permutex2var_ps(a, io, b));
   }
+#elif defined(__AVX2__)
+  // 8 outputs per phase from a 16-float window; the lane masks are the sign bits.
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (std::int64_t q0 = 0; q0 < qw; q0 += 8) {
+    const std::int64_t first = 2 * q0 - pad;  // input column of window element 0
+    const int lo = static_cast<int>(lmin(16, lmax(0, -first)));
+    const int hi = static_cast<int>(lmax(0, lmin(16, wi - first)));
+    // Window element i is read when lo <= i < hi (masked-off lanes are never read).
+    auto valid = [&](int base) {
+      const __m256i i = _mm256_add_epi32(lane, _mm256_set1_epi32(base));
+      return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(lo), i),
+                                 _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), i));
+    };
+    const float* w = x + first;
+    const __m256 a = _mm256_maskload_ps(w, valid(0));
+    const __m256 b = _mm256_maskload_ps(w + 8, valid(8));
+    // [a0 a2 b0 b2 | a4 a6 b4 b6] -> [a0 a2 a4 a6 b0 b2 b4 b6] (and the odd lanes likewise).
+    const __m256 e = _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
+    const __m256 o = _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), 0xD8));
+    const std::int64_t n = lmin(8, qw - q0);
+    if (n == 8) {
+      _mm256_storeu_ps(even + q0, e);
+      _mm256_storeu_ps(odd + q0, o);
+    } else {
+      const __m256i store = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane);
+      _mm256_maskstore_ps(even + q0, store, e);
+      _mm256_maskstore_ps(odd + q0, store, o);
+    }
+  }
+#endif
 }
 #endif
 
@@ -241,7 +275,7 @@ void polyphase_copy_impl(const ConvParams& p, const ShiftGeometry& g, const floa
   }
   for (std::int64_t u = u0; u < u1; ++u) {
     const std::int64_t c = u / nph, ph = u % nph;
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
     // Stride 2 along W with both column phases kept (units u, u + 1): one pass for the pair.
     if (sw == 2 && g.phases[2] == 2 && ph % 2 == 0 && u + 1 < u1) {
       const std::int64_t rd = residue[0][ph / (g.phases[1] * g.phases[2])];
