@@ -45,7 +45,9 @@ SHAPES = [
     ("W4", 3, 512, 512, 3, 1, 1, 7),
 ]
 
-PATHS = ["shift_gemm", "im2col_gemm", "winograd"]
+PATHS = ["shift_gemm", "shift_gemm_columns", "shift_gemm_pixel_rows", "im2col_gemm", "winograd"]
+# Column headings (11 characters): the two shift orientations share their first 11.
+LABELS = {"shift_gemm_columns": "shift cols", "shift_gemm_pixel_rows": "shift prows"}
 
 
 def _median_us(fn, cold: bool, repeats: int, per_sample: int) -> float:
@@ -100,7 +102,7 @@ def main() -> None:
         head = f"{'wl':3} {'n':>2} {'conv':32} {'path':12} {'mm us':>8} {'torch us':>9} " \
                f"{'mm GF/s':>8} {'th GF/s':>8} {'ratio':>6} {'weight':>6}"
         if args.paths:
-            head += "".join(f" {p[:11]:>11}" for p in PATHS)
+            head += "".join(f" {LABELS.get(p, p)[:11]:>11}" for p in PATHS)
         print(head)
         rows = []
         for wl, count, cin, cout, k, s, pad, hw in shapes:

@@ -58,22 +58,7 @@ bool is_pointwise(const ConvParams& p) {
 
 bool is_depthwise(const ConvParams& p) { return p.in_channels == p.groups; }
 
-// Geometry of the shifted-row GEMM. The input is zero-padded and, along each strided dimension,
-// split into its stride phases (polyphase): padded index i = r + s*q goes to phase r, position q.
-// Only the phases some tap reads are kept (a 1x1 stride-2 conv reads phase 0 only). Output
-// (od, oh, ow) is indexed in phase coordinates, j = (od*Qh + oh)*Qw + ow, up to the last real
-// output; tap k then reads its phase at j + a constant, as with unit strides.
-struct ShiftGeometry {
-  std::int64_t P[3];        // padded input extents
-  std::int64_t Q[3];        // phase extents, ceil(P / stride)
-  int phase_of[3][64];      // per dim: residue -> index among the kept phases (-1: not read)
-  std::int64_t phases[3];   // kept phases per dim
-  std::int64_t phase_plane; // Q[0] * Q[1] * Q[2]
-  std::int64_t chan_plane;  // phases[0..2] * phase_plane: one channel of the copy
-  std::int64_t J;           // GEMM columns: positions 0 .. (last output) in phase coordinates
-  bool copy;                // padding or strides: B reads a polyphase copy, not the input itself
-  bool direct_out;          // j is the output index itself (no discarded columns)
-};
+// The geometry of the shifted-row GEMM (ShiftGeometry) is in im2col.h, beside its copy kernels.
 
 // Strides above this are left to im2col (the phase table is per residue).
 constexpr std::int64_t kMaxShiftStride = 64;
@@ -343,60 +328,9 @@ float* scratch(int slot, std::size_t n) {
   return bufs[slot].get();
 }
 
-// Channels [0, channels) of x (in_size) into dst as zero-padded polyphase images (ShiftGeometry):
-// every destination element is written once.
-void polyphase_copy(const ConvParams& p, const ShiftGeometry& g, const float* x,
-                    std::int64_t channels, float* dst) {
-  const std::int64_t Di = p.in_size[0], Hi = p.in_size[1], Wi = p.in_size[2];
-  const std::int64_t sd = p.stride[0], sh = p.stride[1], sw = p.stride[2];
-  const std::int64_t Qd = g.Q[0], Qh = g.Q[1], Qw = g.Q[2];
-  for (std::int64_t c = 0; c < channels; ++c) {
-    const float* xc = x + c * p.in_plane();
-    float* dc = dst + c * g.chan_plane;
-    for (std::int64_t rd = 0; rd < sd; ++rd) {
-      if (g.phase_of[0][rd] < 0) continue;
-      for (std::int64_t rh = 0; rh < sh; ++rh) {
-        if (g.phase_of[1][rh] < 0) continue;
-        for (std::int64_t rw = 0; rw < sw; ++rw) {
-          if (g.phase_of[2][rw] < 0) continue;
-          const std::int64_t ph =
-              (g.phase_of[0][rd] * g.phases[1] + g.phase_of[1][rh]) * g.phases[2] +
-              g.phase_of[2][rw];
-          float* dp = dc + ph * g.phase_plane;
-          // Phase columns qw whose input column iw = rw + sw*qw - left lies in [0, Wi).
-          const std::int64_t first_iw = rw - p.pad_before[2];
-          const std::int64_t q_lo =
-              first_iw >= 0 ? 0 : std::min(Qw, (-first_iw + sw - 1) / sw);
-          const std::int64_t q_hi =
-              std::max(q_lo, std::min(Qw, first_iw >= Wi ? 0 : (Wi - 1 - first_iw) / sw + 1));
-          for (std::int64_t qd = 0; qd < Qd; ++qd) {
-            const std::int64_t id = rd + sd * qd - p.pad_before[0];
-            for (std::int64_t qh = 0; qh < Qh; ++qh) {
-              const std::int64_t ih = rh + sh * qh - p.pad_before[1];
-              float* row = dp + (qd * Qh + qh) * Qw;
-              if (id < 0 || id >= Di || ih < 0 || ih >= Hi) {
-                std::memset(row, 0, sizeof(float) * Qw);
-                continue;
-              }
-              const float* src = xc + (id * Hi + ih) * Wi;  // input column first_iw + sw*q
-              std::memset(row, 0, sizeof(float) * q_lo);
-              if (sw == 1) {
-                std::memcpy(row + q_lo, src + first_iw + q_lo, sizeof(float) * (q_hi - q_lo));
-              } else {
-                for (std::int64_t q = q_lo; q < q_hi; ++q) row[q] = src[first_iw + q * sw];
-              }
-              std::memset(row + q_hi, 0, sizeof(float) * (Qw - q_hi));
-            }
-          }
-        }
-      }
-    }
-  }
-}
-
-// The copy, gather and output passes around a GEMM are split across threads by channel (or GEMM
-// row) when the GEMM itself is (`parallel`) and there is enough to copy: at batch 1 they would
-// otherwise run on one core while the other waits for the GEMM to start.
+// The copy, gather and output passes around a GEMM are split across threads (by phase image,
+// input channel or output channel) when the GEMM itself is (`parallel`) and there is enough to
+// copy: at batch 1 they would otherwise run on one core while the other waits for the GEMM.
 constexpr std::int64_t kMinParallelCopy = std::int64_t{1} << 15;  // floats
 
 void split_rows(bool parallel, std::int64_t rows, std::int64_t floats_per_row,
@@ -431,39 +365,61 @@ std::vector<std::int64_t> shift_offsets(const ConvParams& p, const ShiftGeometry
   return off;
 }
 
-// What both shift orientations read: the geometry, each GEMM row's run offset, and per task the
-// input those offsets index (the polyphase copy, made in scratch slot 0, or the input itself).
+// What both shift orientations read: the GEMM's extents, the geometry, each GEMM row's run
+// offset, and per task the input those offsets index (the polyphase copy, made in scratch slot 0,
+// or the input itself).
 struct ShiftInput {
   const ConvParams& p;
+  const std::int64_t cin_g, cout_g;  // channels per group
+  const std::int64_t K;              // GEMM depth: cin_g * kernel volume
+  const std::int64_t P;              // output pixels per plane
   const ShiftGeometry g;
   const std::int64_t plane;  // floats per channel of what the offsets index
   const std::vector<std::int64_t> off;
 
   explicit ShiftInput(const ConvParams& params)
       : p(params),
+        cin_g(params.in_channels / params.groups),
+        cout_g(params.out_channels / params.groups),
+        K(cin_g * params.kernel_volume()),
+        P(params.out_plane()),
         g(shift_geometry(params)),
         plane(g.copy ? g.chan_plane : params.in_plane()),
         off(shift_offsets(params, g, plane)) {}
 
+  // The first input channel of task (n, gi).
+  const float* task_input(const float* x, std::int64_t n, std::int64_t gi) const {
+    return x + (n * p.in_channels + gi * cin_g) * p.in_plane();
+  }
+
+  // The polyphase copy buffer (the calling thread's scratch slot 0), when there is a copy.
+  float* copy_buffer() const { return scratch(0, static_cast<std::size_t>(cin_g * plane)); }
+
+  // Phase images [u0, u1) of the copy into buf (unit u: channel u / phase_images, phase
+  // u % phase_images).
+  std::int64_t phase_images() const { return plane / g.phase_plane; }
+  void copy_units(const float* xg, float* buf, std::int64_t u0, std::int64_t u1) const {
+    polyphase_copy()(p, g, xg, u0, u1, buf);
+  }
+
+  // What the offsets index for task (n, gi): the input itself, or the polyphase copy, made here
+  // (split across threads when `parallel`).
   const float* task_base(const float* x, std::int64_t n, std::int64_t gi, bool parallel) const {
-    const std::int64_t cin_g = p.in_channels / p.groups;
-    const float* xg = x + (n * p.in_channels + gi * cin_g) * p.in_plane();
+    const float* xg = task_input(x, n, gi);
     if (!g.copy) return xg;
-    float* buf = scratch(0, static_cast<std::size_t>(cin_g * plane));
-    split_rows(parallel, cin_g, plane, [&](std::int64_t c0, std::int64_t c1) {
-      polyphase_copy(p, g, xg + c0 * p.in_plane(), c1 - c0, buf + c0 * plane);
-    });
+    float* buf = copy_buffer();
+    // Split by (channel, phase) image rather than by channel: the stem's 3 channels are 12
+    // phase images at stride 2, an even share for each thread.
+    split_rows(parallel, cin_g * phase_images(), g.phase_plane,
+               [&](std::int64_t u0, std::int64_t u1) { copy_units(xg, buf, u0, u1); });
     return buf;
   }
 };
 
 void conv_shift_columns(const ConvParams& p, const float* x, const float* w, const float* bias,
                         bool relu, float* y, const float* scale = nullptr) {
-  const std::int64_t cin_g = p.in_channels / p.groups;
-  const std::int64_t cout_g = p.out_channels / p.groups;
-  const std::int64_t K = cin_g * p.kernel_volume();
-  const std::int64_t P = p.out_plane();
   const ShiftInput in(p);
+  const std::int64_t cout_g = in.cout_g, K = in.K, P = in.P;
   const ShiftGeometry& g = in.g;
 
   auto run = [&](std::int64_t task, const GemmOptions& opt) {
@@ -497,27 +453,6 @@ void conv_shift_columns(const ConvParams& p, const float* x, const float* w, con
 // and C^T is transposed into the output. All three are O(K*P + C_out*K) against the GEMM's
 // O(C_out*K*P), which is why this orientation is only routed for small planes.
 // =================================================================================================
-
-// col (K x P, row k at col + k*P) = the real-output pixels of every shifted run.
-void gather_pixel_rows(const ConvParams& p, const ShiftGeometry& g, const float* base,
-                       const std::int64_t* off, std::int64_t k0, std::int64_t k1, float* col) {
-  const std::int64_t Do = p.out_size[0], Ho = p.out_size[1], Wo = p.out_size[2];
-  const std::int64_t P = p.out_plane();
-  for (std::int64_t k = k0; k < k1; ++k) {
-    const float* src = base + off[k];
-    float* dst = col + k * P;
-    if (g.direct_out) {
-      std::memcpy(dst, src, sizeof(float) * P);
-      continue;
-    }
-    for (std::int64_t od = 0; od < Do; ++od)
-      for (std::int64_t oh = 0; oh < Ho; ++oh) {
-        const float* s = src + (od * g.Q[1] + oh) * g.Q[2];
-        float* d = dst + (od * Ho + oh) * Wo;
-        for (std::int64_t ow = 0; ow < Wo; ++ow) d[ow] = s[ow];
-      }
-  }
-}
 
 // y[co][j] = ct[j][co] for co in [c0, c1), j in [0, P): C^T (P x C_out) back to channel planes,
 // in 8 x 8 blocks so both sides are read and written a cache line at a time.
@@ -558,19 +493,24 @@ void transpose_block_scaled(const float* ct, std::int64_t cout, std::int64_t P, 
 
 void conv_shift_pixel_rows(const ConvParams& p, const float* x, const float* w, const float* bias,
                            bool relu, float* y, const float* scale = nullptr) {
-  const std::int64_t cin_g = p.in_channels / p.groups;
-  const std::int64_t cout_g = p.out_channels / p.groups;
-  const std::int64_t K = cin_g * p.kernel_volume();
-  const std::int64_t P = p.out_plane();
   const ShiftInput in(p);
+  const std::int64_t cout_g = in.cout_g, K = in.K, P = in.P;
   const ShiftGeometry& g = in.g;
+  const PixelRowsGatherFn gather = pixel_rows_gather();
 
   auto run = [&](std::int64_t task, const GemmOptions& opt) {
     const std::int64_t n = task / p.groups, gi = task % p.groups;
-    const float* base = in.task_base(x, n, gi, opt.parallel);
+    const float* xg = in.task_input(x, n, gi);
+    float* buf = g.copy ? in.copy_buffer() : nullptr;
+    const float* base = g.copy ? buf : xg;
     float* col = scratch(1, static_cast<std::size_t>(K * P));
-    split_rows(opt.parallel, K, P, [&](std::int64_t k0, std::int64_t k1) {
-      gather_pixel_rows(p, g, base, in.off.data(), k0, k1, col);
+    // Copy and gather in one pass per channel range: the rows of channel c read only channel
+    // c's copy, so each thread gathers from what it has just copied (in its own cache), with
+    // one fork-join instead of two.
+    const std::int64_t kvol = p.kernel_volume();
+    split_rows(opt.parallel, in.cin_g, kvol * P, [&](std::int64_t c0, std::int64_t c1) {
+      if (g.copy) in.copy_units(xg, buf, c0 * in.phase_images(), c1 * in.phase_images());
+      gather(p, g, base, in.off.data(), c0 * kvol, c1 * kvol, col);
     });
     float* ct = scratch(2, static_cast<std::size_t>(P * cout_g));
     GemmEpilogue ep;  // with a scale, the whole epilogue runs in the transpose below

@@ -18,6 +18,7 @@
 #endif
 
 #include "kernels/conv/conv.h"
+#include "kernels/conv/im2col.h"
 
 namespace minimod::kernels {
 namespace {
@@ -88,6 +89,66 @@ inline void gather2_run(float* d, const float* s, std::int64_t n) {
 #endif
   for (; i < n; ++i) d[i] = s[2 * i];
 }
+
+#if defined(__AVX512F__) || defined(__AVX2__)
+// Both column phases of one zero-padded stride-2 row at once: even[q] = x[2q - pad],
+// odd[q] = x[2q + 1 - pad] (0 outside [0, wi)), q in [0, qw). Each window of the input row (32
+// floats on AVX-512, 16 on AVX2) is read once, masked loads supplying the padding, and split by
+// two permutes, where copying the phases one at a time reads the row twice, with a pass of
+// bookkeeping per phase row.
+inline void deinterleave2_row(float* even, float* odd, const float* x, std::int64_t wi,
+                              std::int64_t pad, std::int64_t qw) {
+#if defined(__AVX512F__)
+  const __m512i ie = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i io = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
+  for (std::int64_t q0 = 0; q0 < qw; q0 += 16) {
+    const std::int64_t first = 2 * q0 - pad;  // input column of window element 0
+    const std::int64_t lo = lmax(0, -first), hi = lmin(32, wi - first);
+    const std::uint64_t valid =
+        hi > lo ? ((std::uint64_t{1} << hi) - 1) & ~((std::uint64_t{1} << lo) - 1) : 0;
+    // Masked-off lanes are never read, so the window may start before or end after the row.
+    const float* w = x + first;
+    const __m512 a = _mm512_maskz_loadu_ps(static_cast<__mmask16>(valid & 0xFFFFu), w);
+    const __m512 b = _mm512_maskz_loadu_ps(static_cast<__mmask16>((valid >> 16) & 0xFFFFu), w + 16);
+    const std::int64_t n = lmin(16, qw - q0);
+    const __mmask16 store = static_cast<__mmask16>(n >= 16 ? 0xFFFFu : (1u << n) - 1u);
+    _mm512_mask_storeu_ps(even + q0, store, _mm512_permutex2var_ps(a, ie, b));
+    _mm512_mask_storeu_ps(odd + q0, store, _mm512_permutex2var_ps(a, io, b));
+  }
+#elif defined(__AVX2__)
+  // 8 outputs per phase from a 16-float window; the lane masks are the sign bits.
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (std::int64_t q0 = 0; q0 < qw; q0 += 8) {
+    const std::int64_t first = 2 * q0 - pad;  // input column of window element 0
+    const int lo = static_cast<int>(lmin(16, lmax(0, -first)));
+    const int hi = static_cast<int>(lmax(0, lmin(16, wi - first)));
+    // Window element i is read when lo <= i < hi (masked-off lanes are never read).
+    auto valid = [&](int base) {
+      const __m256i i = _mm256_add_epi32(lane, _mm256_set1_epi32(base));
+      return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(lo), i),
+                                 _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), i));
+    };
+    const float* w = x + first;
+    const __m256 a = _mm256_maskload_ps(w, valid(0));
+    const __m256 b = _mm256_maskload_ps(w + 8, valid(8));
+    // [a0 a2 b0 b2 | a4 a6 b4 b6] -> [a0 a2 a4 a6 b0 b2 b4 b6] (and the odd lanes likewise).
+    const __m256 e = _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
+    const __m256 o = _mm256_castpd_ps(_mm256_permute4x64_pd(
+        _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), 0xD8));
+    const std::int64_t n = lmin(8, qw - q0);
+    if (n == 8) {
+      _mm256_storeu_ps(even + q0, e);
+      _mm256_storeu_ps(odd + q0, o);
+    } else {
+      const __m256i store = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane);
+      _mm256_maskstore_ps(even + q0, store, e);
+      _mm256_maskstore_ps(odd + q0, store, o);
+    }
+  }
+#endif
+}
+#endif
 
 void im2col_pack_impl(const ConvParams& p, const float* x, std::int64_t k0, std::int64_t kc,
                       std::int64_t j0, std::int64_t nc, int nr, float* dst) {
@@ -192,6 +253,105 @@ void shift_rows_pack_impl(const ShiftRows& s, std::int64_t k0, std::int64_t kc, 
     }
     if (cols < nr) {
       for (std::int64_t k = 0; k < kc; ++k) zero_run(d + k * nr + cols, nr - cols);
+    }
+  }
+}
+
+// The polyphase copy (im2col.h): per kept phase (rd, rh, rw) of a channel, each phase row is
+// zeros, then the input columns rw - pad + s*q that exist (a copy, or a stride-2 gather with
+// vector permutes), then zeros.
+void polyphase_copy_impl(const ConvParams& p, const ShiftGeometry& g, const float* x,
+                         std::int64_t u0, std::int64_t u1, float* dst) {
+  const std::int64_t Di = p.in_size[0], Hi = p.in_size[1], Wi = p.in_size[2];
+  const std::int64_t sd = p.stride[0], sh = p.stride[1], sw = p.stride[2];
+  const std::int64_t Qd = g.Q[0], Qh = g.Q[1], Qw = g.Q[2];
+  const std::int64_t nph = g.phases[0] * g.phases[1] * g.phases[2];
+  // residue[i][idx]: the residue whose phase is kept as index idx along dimension i.
+  std::int64_t residue[3][64];
+  for (int i = 0; i < 3; ++i) {
+    for (std::int64_t r = 0; r < p.stride[i]; ++r) {
+      if (g.phase_of[i][r] >= 0) residue[i][g.phase_of[i][r]] = r;
+    }
+  }
+  for (std::int64_t u = u0; u < u1; ++u) {
+    const std::int64_t c = u / nph, ph = u % nph;
+#if defined(__AVX512F__) || defined(__AVX2__)
+    // Stride 2 along W with both column phases kept (units u, u + 1): one pass for the pair.
+    if (sw == 2 && g.phases[2] == 2 && ph % 2 == 0 && u + 1 < u1) {
+      const std::int64_t rd = residue[0][ph / (g.phases[1] * g.phases[2])];
+      const std::int64_t rh = residue[1][(ph / g.phases[2]) % g.phases[1]];
+      const float* xc = x + c * p.in_plane();
+      float* even = dst + c * g.chan_plane + ph * g.phase_plane;
+      float* odd = even + g.phase_plane;
+      for (std::int64_t qd = 0; qd < Qd; ++qd) {
+        const std::int64_t id = rd + sd * qd - p.pad_before[0];
+        for (std::int64_t qh = 0; qh < Qh; ++qh) {
+          const std::int64_t ih = rh + sh * qh - p.pad_before[1];
+          const std::int64_t r = (qd * Qh + qh) * Qw;
+          if (id < 0 || id >= Di || ih < 0 || ih >= Hi) {
+            zero_run(even + r, Qw);
+            zero_run(odd + r, Qw);
+          } else {
+            deinterleave2_row(even + r, odd + r, xc + (id * Hi + ih) * Wi, Wi, p.pad_before[2], Qw);
+          }
+        }
+      }
+      ++u;
+      continue;
+    }
+#endif
+    const std::int64_t rd = residue[0][ph / (g.phases[1] * g.phases[2])];
+    const std::int64_t rh = residue[1][(ph / g.phases[2]) % g.phases[1]];
+    const std::int64_t rw = residue[2][ph % g.phases[2]];
+    const float* xc = x + c * p.in_plane();
+    float* dp = dst + c * g.chan_plane + ph * g.phase_plane;
+    // Phase columns qw whose input column iw = rw + sw*qw - left lies in [0, Wi).
+    const std::int64_t first_iw = rw - p.pad_before[2];
+    const std::int64_t q_lo = first_iw >= 0 ? 0 : lmin(Qw, (-first_iw + sw - 1) / sw);
+    const std::int64_t q_hi =
+        lmax(q_lo, lmin(Qw, first_iw >= Wi ? 0 : (Wi - 1 - first_iw) / sw + 1));
+    for (std::int64_t qd = 0; qd < Qd; ++qd) {
+      const std::int64_t id = rd + sd * qd - p.pad_before[0];
+      for (std::int64_t qh = 0; qh < Qh; ++qh) {
+        const std::int64_t ih = rh + sh * qh - p.pad_before[1];
+        float* row = dp + (qd * Qh + qh) * Qw;
+        if (id < 0 || id >= Di || ih < 0 || ih >= Hi) {
+          zero_run(row, Qw);
+          continue;
+        }
+        const float* src = xc + (id * Hi + ih) * Wi + first_iw;  // src[q * sw]: column q
+        zero_run(row, q_lo);
+        if (sw == 1) {
+          copy_run(row + q_lo, src + q_lo, q_hi - q_lo);
+        } else if (sw == 2) {
+          gather2_run(row + q_lo, src + 2 * q_lo, q_hi - q_lo);
+        } else {
+          for (std::int64_t q = q_lo; q < q_hi; ++q) row[q] = src[q * sw];
+        }
+        zero_run(row + q_hi, Qw - q_hi);
+      }
+    }
+  }
+}
+
+// The pixel-rows gather (im2col.h): one copy per output row of each shifted run, or the whole
+// run when its positions are the output pixels themselves.
+void pixel_rows_gather_impl(const ConvParams& p, const ShiftGeometry& g, const float* base,
+                            const std::int64_t* off, std::int64_t k0, std::int64_t k1,
+                            float* col) {
+  const std::int64_t Do = p.out_size[0], Ho = p.out_size[1], Wo = p.out_size[2];
+  const std::int64_t P = Do * Ho * Wo;
+  for (std::int64_t k = k0; k < k1; ++k) {
+    const float* src = base + off[k];
+    float* dst = col + k * P;
+    if (g.direct_out) {
+      copy_run(dst, src, P);
+      continue;
+    }
+    for (std::int64_t od = 0; od < Do; ++od) {
+      for (std::int64_t oh = 0; oh < Ho; ++oh) {
+        copy_run(dst + (od * Ho + oh) * Wo, src + (od * g.Q[1] + oh) * g.Q[2], Wo);
+      }
     }
   }
 }
