@@ -10,8 +10,9 @@ not fused: the plain conv) and of torch's ``F.conv2d``, useful GFLOP/s (2 * MACs
 outputs / time) and the ratio minimod / torch. ``weight`` is the share of the workload's total
 minimod conv time the shape accounts for (time x count), so the rows to attack first are the ones
 with a high ratio AND a high weight. Calls alternate between the runtimes round by round (a noisy
-neighbour slows both alike); warm: each sample is enough back-to-back calls to last ~1 ms; cold
-(--cold): one call after a 5 ms pause, as ``python -m minimod bench`` times whole models.
+neighbour slows both alike), every sample after a 5 ms pause (the other runtime's spinning
+threads go idle); warm: one untimed call, then enough back-to-back calls to last ~1 ms; cold
+(--cold): one call right after the pause, as ``python -m minimod bench`` times whole models.
 """
 
 from __future__ import annotations
@@ -50,11 +51,19 @@ PATHS = ["shift_gemm", "shift_gemm_columns", "shift_gemm_pixel_rows", "im2col_ge
 LABELS = {"shift_gemm_columns": "shift cols", "shift_gemm_pixel_rows": "shift prows"}
 
 
+# Before every sample: the peer's OpenMP workers spin for a while after each call, and a sample
+# started while they still hold the cores measures the contention, not the kernel (minimod's
+# 2-thread 64->128 s2 conv: ~1.4 ms right after torch, ~0.55 ms alone). Warm samples then make
+# one untimed call, so the pause leaves them warm.
+_GAP_SECONDS = 5e-3
+
+
 def _median_us(fn, cold: bool, repeats: int, per_sample: int) -> float:
     samples = []
     for _ in range(repeats):
-        if cold:
-            time.sleep(5e-3)
+        time.sleep(_GAP_SECONDS)
+        if not cold:
+            fn()
         t0 = time.perf_counter()
         for _ in range(per_sample):
             fn()
