@@ -16,6 +16,8 @@ import minimod.nn as nn
 from minimod import _core
 from minimod.nn import module as module_mod
 
+from call_outcome import assert_same_error, outcome
+
 RTOL, ATOL = 2e-5, 2e-5
 
 
@@ -522,17 +524,11 @@ def test_unusual_runs_are_not_fused_and_match_unfused(what):
     elif what == "bn_size_mismatch":
         seq = nn.Sequential(conv, nn.BatchNorm2d(conv.out_channels + 1), nn.ReLU()).eval()
     before = fused_runs()
-    try:
-        out = seq(x)
-    except Exception as e:  # noqa: BLE001
-        out = e
+    out = outcome(seq, x)
     assert fused_runs() == before
-    try:
-        ref = _unfused_ref(seq, x)
-    except Exception as e:  # noqa: BLE001
-        ref = e
+    ref = outcome(_unfused_ref, seq, x)
     if isinstance(ref, Exception):
-        assert type(out) is type(ref) and str(out) == str(ref)
+        assert_same_error(out, ref)
     else:
         np.testing.assert_array_equal(out, ref)
 
@@ -623,20 +619,14 @@ def test_maxpool_not_taken_when_unusual(what, pool_fusion_on):
         seq[2].train()
     x = case_input(case)
     before = fused_runs()
-    try:
-        out = seq(x)
-    except Exception as e:  # noqa: BLE001
-        out = e
+    out = outcome(seq, x)
     assert fused_runs() == before + 1  # conv -> BN -> ReLU still fuses; the pool runs itself
     assert log == ([1] if what == "hook" else [])
     _core._testing.set_conv_bn_pool_fusion(False)
-    try:
-        ref = _unfused_ref(seq, x)
-    except Exception as e:  # noqa: BLE001
-        ref = e
+    ref = outcome(_unfused_ref, seq, x)
     # (The reference runs conv, BN and ReLU unfused: equal up to rounding.)
     if isinstance(ref, Exception):
-        assert type(out) is type(ref) and str(out) == str(ref)
+        assert_same_error(out, ref)
     elif isinstance(ref, tuple):
         np.testing.assert_allclose(out[0], ref[0], rtol=1e-5, atol=1e-5)
         np.testing.assert_array_equal(out[1], ref[1])

@@ -14,6 +14,7 @@ import minimod.nn as nn
 import minimod.nn.functional as F
 from minimod import _core
 
+from call_outcome import assert_same_error, outcome
 from test_conv_bn_fusion import bn_ref, conv_ref, randomize_bn
 
 CONVS = [
@@ -78,16 +79,10 @@ def test_conv_non_plain_calls_take_the_checked_path(variant):
         conv.bias = nn.Parameter(np.asarray(conv.bias, np.float64))
     elif variant == "big_stride":
         conv.stride = (50, 50)
-    try:
-        out = conv(x)
-    except Exception as e:  # noqa: BLE001
-        out = e
-    try:
-        ref = F.conv2d(x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
-    except Exception as e:  # noqa: BLE001
-        ref = e
+    out = outcome(conv, x)
+    ref = outcome(F.conv2d, x, conv.weight, conv.bias, conv.stride, conv.padding, conv.dilation, conv.groups)
     if isinstance(ref, Exception):
-        assert type(out) is type(ref) and str(out) == str(ref)
+        assert_same_error(out, ref)
     else:
         np.testing.assert_array_equal(out, ref)
         if variant != "float64_both":
@@ -105,10 +100,7 @@ def test_conv_errors_match_torch(shape):
     conv = nn.Conv2d(4, 6, 3)
     tconv = torch.nn.Conv2d(4, 6, 3)
     x = np.zeros(shape, np.float32)
-    try:
-        ref = tconv(torch.from_numpy(x)).detach().numpy()
-    except Exception as e:  # noqa: BLE001
-        ref = e
+    ref = outcome(lambda: tconv(torch.from_numpy(x)).detach().numpy())
     if isinstance(ref, Exception):
         with pytest.raises(type(ref)) as ours:
             conv(x)
