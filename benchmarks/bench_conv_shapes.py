@@ -1,7 +1,7 @@
 """Every distinct convolution of W3 (cnn-small-b1) and W4 (ResNet-18 b1), minimod vs torch (a script).
 
     python benchmarks/bench_conv_shapes.py                      # 1 and 2 threads, warm loops
-    python benchmarks/bench_conv_shapes.py --threads 2 --cold   # a 5 ms pause before each call
+    python benchmarks/bench_conv_shapes.py --threads 2 --cold   # one call after each idle pause
     python benchmarks/bench_conv_shapes.py --paths              # also every forced minimod path
 
 Each row is one conv shape (with its count in the workload): the path minimod routes it to, the
@@ -10,8 +10,8 @@ not fused: the plain conv) and of torch's ``F.conv2d``, useful GFLOP/s (2 * MACs
 outputs / time) and the ratio minimod / torch. ``weight`` is the share of the workload's total
 minimod conv time the shape accounts for (time x count), so the rows to attack first are the ones
 with a high ratio AND a high weight. Calls alternate between the runtimes round by round (a noisy
-neighbour slows both alike), every sample after a 5 ms pause (the other runtime's spinning
-threads go idle); warm: one untimed call, then enough back-to-back calls to last ~1 ms; cold
+neighbour slows both alike), every sample after the process has gone idle (the bench's
+``wait_for_quiet``: the other runtime's spinning threads have stopped); warm: one untimed call, then enough back-to-back calls to last ~1 ms; cold
 (--cold): one call right after the pause, as ``python -m minimod bench`` times whole models.
 """
 
@@ -25,6 +25,7 @@ import numpy as np
 
 import minimod
 from minimod import _core
+from minimod.bench.runner import wait_for_quiet
 
 T = _core._testing
 
@@ -51,17 +52,17 @@ PATHS = ["shift_gemm", "shift_gemm_columns", "shift_gemm_pixel_rows", "im2col_ge
 LABELS = {"shift_gemm_columns": "shift cols", "shift_gemm_pixel_rows": "shift prows"}
 
 
-# Before every sample: the peer's OpenMP workers spin for a while after each call, and a sample
-# started while they still hold the cores measures the contention, not the kernel (minimod's
-# 2-thread 64->128 s2 conv: ~1.4 ms right after torch, ~0.55 ms alone). Warm samples then make
-# one untimed call, so the pause leaves them warm.
-_GAP_SECONDS = 5e-3
+# Before every sample: the peer's OpenMP workers spin for a while after each call (~10 ms for
+# torch on the 2-core VM), and a sample started while they still hold the cores measures the
+# contention, not the kernel (minimod's 2-thread 64->128 s2 conv: ~1.4 ms right after torch,
+# ~0.55 ms alone); wait_for_quiet waits until they stop. Warm samples then make one untimed call,
+# so the pause leaves them warm.
 
 
 def _median_us(fn, cold: bool, repeats: int, per_sample: int) -> float:
     samples = []
     for _ in range(repeats):
-        time.sleep(_GAP_SECONDS)
+        wait_for_quiet()
         if not cold:
             fn()
         t0 = time.perf_counter()
@@ -92,7 +93,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, nargs="*", default=[1, 2])
     ap.add_argument("--repeats", type=int, default=21)
-    ap.add_argument("--cold", action="store_true", help="a 5 ms pause before every call")
+    ap.add_argument("--cold", action="store_true", help="time one call right after each idle pause")
     ap.add_argument("--paths", action="store_true", help="also time every forced minimod path")
     ap.add_argument("--only", default="", help="comma-separated workload ids (W3,W4)")
     args = ap.parse_args()
@@ -106,7 +107,7 @@ def main() -> None:
     for threads in args.threads:
         minimod.set_num_threads(threads)
         torch.set_num_threads(threads)
-        print(f"\n## {threads} thread(s), {'cold (5 ms pause)' if args.cold else 'warm loop'}, "
+        print(f"\n## {threads} thread(s), {'cold (call after idle)' if args.cold else 'warm loop'}, "
               f"isa {T.gemm_config()['isa']}")
         head = f"{'wl':3} {'n':>2} {'conv':32} {'path':12} {'mm us':>8} {'torch us':>9} " \
                f"{'mm GF/s':>8} {'th GF/s':>8} {'ratio':>6} {'weight':>6}"

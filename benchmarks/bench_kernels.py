@@ -14,7 +14,7 @@ row and the best probe so far is used: a probe that shared its core with another
 low, and the peak never changes.
 
 Calls alternate in blocks of --block (minimod x block, torch x block, ...) with a --gap pause
-before each block, not one by one: torch's OpenMP workers keep spinning for a while after each
+before each block that lasts until the process is idle (the bench's wait_for_quiet), not one by one: torch's OpenMP workers keep spinning for a while after each
 call (libgomp's spin count) and minimod's pool workers spin ~50 us, so a runtime started right
 after the other finds a CPU still held by the other's spinning threads, and with 2 threads on
 2 cores that measures the contention instead of the kernels (minimod's 2-thread W5c: 0.58 ms
@@ -32,6 +32,7 @@ from typing import Any, Callable
 import numpy as np
 
 from minimod import _core
+from minimod.bench.runner import wait_for_quiet
 
 ISAS = ["generic", "avx2", "avx512"]
 
@@ -120,7 +121,8 @@ def _median_ms(fns: list[Callable[[], Any]], warmup: int, repeat: int, block: in
     while done < repeat:
         n = min(block, repeat - done)
         for i, f in enumerate(fns):  # alternating blocks: noise drifts hit every runtime alike
-            time.sleep(gap)  # the other runtime's spinning workers go idle
+            time.sleep(gap)
+            wait_for_quiet()  # the other runtime's spinning workers go idle
             for _ in range(warmup if done == 0 else 1):
                 f()
             for _ in range(n):
