@@ -6,8 +6,10 @@ round by round (the order rotates), so a noisy neighbour slows all alike. Before
 the runner waits until no thread of the process burns CPU (`wait_for_quiet`): torch's OpenMP
 workers spin ~10 ms after each call and ORT's intra-op pool 20-60 ms (measured on the 2-core
 reference VM), so a fixed short pause let a peer's spinning thread take one of the two cores
-from the next runtime's sample. Then one untimed call wakes the runtime's own workers: on a VM
-a sleeping vCPU takes from microseconds to milliseconds to wake, a host-scheduling lottery that
+from the next runtime's sample. Then untimed calls for ~5 ms (at least one) warm the runtime up:
+the first calls after an idle pause are slow on the 2-vCPU VM (the second vCPU coming back from
+halt, caches refilled after the other runtime's sample; minimod's W5c right after torch's sample:
+2.3, 1.5, 1.6, 1.4 ms, then 1.2 ms; with no torch run before it: 1.4, 1.2, 1.1 ms), a lottery that
 would otherwise decide every one-call sample of the millisecond workloads. The timed calls are
 thus warm, back-to-back inference (what a serving loop sees, and what the reference numbers in
 the speed issue are), with every core to itself; the `first` column keeps the cold first call.
@@ -32,9 +34,14 @@ from minimod.bench.progress import ProgressBar
 from minimod.bench.workloads import WORKLOADS, Workload
 
 _SAMPLE_SECONDS = 2e-4
-_QUIET_SLICE_SECONDS = 2e-3  # how long wait_for_quiet watches the process's CPU time at a time
+# How long wait_for_quiet watches the process's CPU time at a time: longer than two scheduler ticks
+# (4 ms at HZ=250), because the kernel adds another thread's running time to the process's CPU
+# clock only at a tick or a context switch: a 2 ms slice could see no CPU used while another
+# thread spun through all of it.
+_QUIET_SLICE_SECONDS = 10e-3
 _QUIET_CPU_FRACTION = 0.05  # a slice that used less CPU than this fraction of it counts as quiet
 _QUIET_MAX_SECONDS = 0.25  # gives up waiting (a runtime that never stops spinning) after this
+_WARM_SECONDS = 5e-3  # untimed calls before each sample, after the quiet pause
 RUNTIMES = ("minimod", "torch", "ort")
 
 
@@ -133,7 +140,7 @@ def wait_for_quiet() -> float:
     """Sleeps until no thread of this process burns CPU; returns the seconds waited.
 
     Watches the process's CPU time (every thread: torch's and ORT's pool workers are in-process)
-    over slices of ~2 ms and returns after the first slice in which it barely grew, so the next
+    over slices of 10 ms and returns after the first slice in which it barely grew, so the next
     sample starts with every core free of the previous runtime's spin-waiting workers. Gives up
     after 0.25 s, so a runtime that never sleeps slows the run down instead of hanging it.
     """
@@ -146,6 +153,14 @@ def wait_for_quiet() -> float:
         if time.perf_counter() - start > _QUIET_MAX_SECONDS:
             break
     return time.perf_counter() - start
+
+
+def _warm_up(fn: Callable[[], Any]) -> None:
+    """Untimed calls for ~_WARM_SECONDS (at least one): the runtime's workers are awake after."""
+    end = time.perf_counter() + _WARM_SECONDS
+    fn()
+    while time.perf_counter() < end:
+        fn()
 
 
 def _time_calls(fn: Callable[[], Any], inner: int) -> float:
@@ -205,7 +220,7 @@ def _bench_one(
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
             wait_for_quiet()
-            calls[name]()  # untimed: wakes this runtime's sleeping workers (see the module doc)
+            _warm_up(calls[name])
             samples[name].append(_time_calls(calls[name], inner[name]))
     result.minimod = _summary(samples["minimod"], first["minimod"], inner["minimod"])
     mm_out = outputs["minimod"]
