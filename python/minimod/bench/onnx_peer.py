@@ -62,12 +62,6 @@ def session_call(ort: Any, path: str, x: np.ndarray, threads: int) -> Callable[[
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    # ORT's intra-op workers keep spinning 20-60 ms after a run (measured on the 2-core VM), long
-    # enough to hold one of the two cores through the next runtime's sample or to stretch the
-    # runner's idle wait before each sample. Stopping the spin when a run ends keeps ORT's spin
-    # within its own runs; its own back-to-back latency did not change (W2-sized MLP: 702 vs
-    # 722 us, within noise).
-    options.add_session_config_entry("session.force_spinning_stop", "1")
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     feeds = {session.get_inputs()[0].name: x}
