@@ -1,7 +1,9 @@
 // Lean call paths of the conv-network layers: Conv{1,2,3}d and BatchNorm eval forwards, and a
 // Conv -> BatchNorm (eval) [-> ReLU [-> MaxPool2d]] run inside Sequential computed as ONE
 // convolution whose store applies BatchNorm's affine (and the ReLU), the pool reading its output
-// from a per-thread scratch buffer.
+// from a per-thread scratch buffer. Likewise a Linear -> ReLU pair inside Sequential is one GEMM
+// with the ReLU in its store (an MLP at batch 1 spends more on the ReLU module calls than on
+// the ReLUs).
 //
 // Why: at batch 1 a small CNN spends as much time in per-module Python and binding work (~5 us per
 // conv or BN call through F.conv2d's checks and pybind11's casters) and in whole-tensor memory
@@ -30,6 +32,7 @@
 #include "bindings/array_util.h"
 #include "bindings/bindings.h"
 #include "bindings/kernel_call.h"
+#include "bindings/linear_call.h"
 #include "common/aligned.h"
 #include "core/storage.h"
 #include "kernels/conv/conv.h"
@@ -298,9 +301,12 @@ PyMethodDef g_bn_def = {
 struct FusionState {
   bool installed = false;
   std::int64_t fused_runs = 0;       // runs computed fused, for tests (under the GIL)
+  std::int64_t linear_relu_runs = 0;  // Linear -> ReLU pairs computed fused, for tests
   PyTypeObject* conv_types[3] = {};  // Conv1d, Conv2d, Conv3d
   PyTypeObject* bn_types[3] = {};    // BatchNorm1d, 2d, 3d (same dimension as the conv)
   PyTypeObject* relu_type = nullptr;
+  PyTypeObject* linear_type = nullptr;
+  PyObject* linear_forward = nullptr;
   PyTypeObject* maxpool2d_type = nullptr;
   PyObject* maxpool2d_forward = nullptr;
   bool fuse_pool = true;  // tests and benchmarks can turn the MaxPool2d step off
@@ -347,9 +353,10 @@ int registries_empty(PyObject* dict, PyObject* const* names) {
 }
 
 // 1 when `m` runs exactly the library's forward with nothing to observe the call: its class is
-// unpatched (`methods`, `count` of them), no instance `forward`, eval mode, no hooks of its own.
-// 0 otherwise, -1 on error.
-int plain_module(PyObject* m, PyObject* const* names, PyObject* const* methods, int count) {
+// unpatched (`methods`, `count` of them), no instance `forward`, eval mode (unless `any_mode`:
+// a module whose forward is the same in both), no hooks of its own. 0 otherwise, -1 on error.
+int plain_module(PyObject* m, PyObject* const* names, PyObject* const* methods, int count,
+                 bool any_mode = false) {
   const FusionState& st = g_fusion;
   PyTypeObject* type = Py_TYPE(m);
   if (_PyType_Lookup(type, st.n_call) != st.module_call) return 0;
@@ -366,7 +373,7 @@ int plain_module(PyObject* m, PyObject* const* names, PyObject* const* methods, 
   PyObject* training = inst_forward == nullptr ? PyDict_GetItemWithError(dict, st.n_training) : nullptr;
   if (PyErr_Occurred()) {
     rc = -1;
-  } else if (inst_forward != nullptr || training != Py_False) {
+  } else if (inst_forward != nullptr || (training != Py_False && !(any_mode && training == Py_True))) {
     rc = 0;  // an instance forward, training mode (or a non-bool flag)
   } else {
     rc = registries_empty(dict, st.local_hooks);
@@ -492,8 +499,34 @@ PyObject* try_fused(PyObject* conv, PyObject* bn, bool relu, int nd, PyObject* x
   }
 }
 
+// Runs linear -> relu on x as one GEMM with the ReLU in its store when both modules are plain
+// (either mode: neither forward depends on it) and Linear's own forward would run natively.
+// Returns a new reference with *fused = true, nullptr with *fused = false when not (nothing was
+// computed), or nullptr with an error set.
+PyObject* try_linear_relu(PyObject* linear, PyObject* relu, PyObject* x, bool* fused) {
+  const FusionState& st = g_fusion;
+  *fused = false;
+  PyObject* linear_names[1] = {st.n_forward};
+  PyObject* relu_names[1] = {st.n_forward};
+  int ok = plain_module(linear, linear_names, &st.linear_forward, 1, /*any_mode=*/true);
+  if (ok == 1) ok = plain_module(relu, relu_names, &st.relu_forward, 1, /*any_mode=*/true);
+  if (ok != 1) return nullptr;  // -1: the error stays set
+  Attr w(linear, st.n_weight), b(linear, st.n_bias);
+  if (!w.v || !b.v) return PyErr_Clear(), nullptr;  // left to Linear's forward to report
+  if (!linear_args_native(x, w.v, b.v)) return nullptr;
+  *fused = true;
+  ++g_fusion.linear_relu_runs;
+  try {
+    return linear_native(x, w.v, b.v, /*relu=*/true).release().ptr();
+  } catch (...) {
+    npy::try_translate_exceptions();
+    return nullptr;
+  }
+}
+
 // sequential_forward(modules, input): `for m in modules: input = m(input)`, except that a run
-// Conv -> BatchNorm [-> ReLU] that is plain (see the file comment) is one fused convolution.
+// Conv -> BatchNorm [-> ReLU] that is plain (see the file comment) is one fused convolution, and
+// a plain Linear -> ReLU pair one GEMM.
 PyObject* sequential_forward(PyObject*, PyObject* const* args, Py_ssize_t nargsf) {
   const FusionState& st = g_fusion;
   if (PyVectorcall_NARGS(nargsf) != 2 || !PyTuple_CheckExact(args[0])) {
@@ -510,6 +543,25 @@ PyObject* sequential_forward(PyObject*, PyObject* const* args, Py_ssize_t nargsf
   int globals_clear = -2;
   for (Py_ssize_t i = 0; i < n;) {
     PyObject* m = PyTuple_GET_ITEM(modules, i);
+    if (st.installed && i + 1 < n && Py_TYPE(m) == st.linear_type &&
+        Py_TYPE(PyTuple_GET_ITEM(modules, i + 1)) == st.relu_type) {
+      if (globals_clear == -2) globals_clear = registries_empty(st.globals, st.global_hooks);
+      if (globals_clear < 0) {
+        Py_DECREF(x);
+        return nullptr;
+      }
+      if (globals_clear == 1) {
+        bool fused = false;
+        PyObject* y = try_linear_relu(m, PyTuple_GET_ITEM(modules, i + 1), x, &fused);
+        if (fused || PyErr_Occurred()) {
+          Py_DECREF(x);
+          if (y == nullptr) return nullptr;
+          x = y;
+          i += 2;
+          continue;
+        }
+      }
+    }
     const int ci = st.installed && i + 1 < n ? type_index(st.conv_types, Py_TYPE(m)) : -1;
     if (ci >= 0 && Py_TYPE(PyTuple_GET_ITEM(modules, i + 1)) == st.bn_types[ci]) {
       PyObject* bn = PyTuple_GET_ITEM(modules, i + 1);
@@ -577,7 +629,7 @@ PyMethodDef g_sequential_def = {
     METH_FASTCALL,
     "_sequential_forward(modules: tuple, input: typing.Any) -> typing.Any\n\n"
     "Sequential.forward over a tuple of modules, running each plain eval-mode Conv -> BatchNorm "
-    "[-> ReLU] run as one fused convolution."};
+    "[-> ReLU] run as one fused convolution and each plain Linear -> ReLU pair as one GEMM."};
 
 PyObject* intern(const char* s) { return PyUnicode_InternFromString(s); }
 
@@ -651,7 +703,7 @@ void init_conv_hotpath(py::module_& m) {
   m.def(
       "_install_conv_bn_fusion",
       [](py::tuple conv_types, py::tuple bn_types, py::type relu_type, py::type maxpool2d_type,
-         py::object module_call, py::dict globals) {
+         py::type linear_type, py::object module_call, py::dict globals) {
         FusionState& st = g_fusion;
         if (st.installed) throw py::value_error("the conv-BN fusion is already installed");
         if (conv_types.size() != 3 || bn_types.size() != 3) {
@@ -697,19 +749,25 @@ void init_conv_hotpath(py::module_& m) {
         st.relu_forward = class_attr(relu_type, st.n_forward);
         st.maxpool2d_type = reinterpret_cast<PyTypeObject*>(maxpool2d_type.inc_ref().ptr());
         st.maxpool2d_forward = class_attr(maxpool2d_type, st.n_forward);
+        st.linear_type = reinterpret_cast<PyTypeObject*>(linear_type.inc_ref().ptr());
+        st.linear_forward = class_attr(linear_type, st.n_forward);
         st.module_call = module_call.inc_ref().ptr();
         st.globals = globals.inc_ref().ptr();
         st.installed = true;
       },
       py::arg("conv_types"), py::arg("bn_types"), py::arg("relu_type"),
-      py::arg("maxpool2d_type"), py::arg("module_call"), py::arg("globals"),
-      "Enable the fused Conv -> BatchNorm [-> ReLU] runs of _sequential_forward (nn-internal; "
-      "installed once).");
+      py::arg("maxpool2d_type"), py::arg("linear_type"), py::arg("module_call"),
+      py::arg("globals"),
+      "Enable the fused Conv -> BatchNorm [-> ReLU] runs and Linear -> ReLU pairs of "
+      "_sequential_forward (nn-internal; installed once).");
 
   py::module_ t = m.attr("_testing").cast<py::module_>();
   t.def(
       "conv_bn_fused_runs", [] { return g_fusion.fused_runs; },
       "How many Conv -> BatchNorm [-> ReLU] runs Sequential has computed fused so far.");
+  t.def(
+      "linear_relu_fused_runs", [] { return g_fusion.linear_relu_runs; },
+      "How many Linear -> ReLU pairs Sequential has computed fused so far.");
   t.def(
       "set_conv_bn_pool_fusion", [](bool on) { g_fusion.fuse_pool = on; }, py::arg("on"),
       "Whether a fused Conv2d -> BatchNorm2d -> ReLU run also takes a following MaxPool2d "

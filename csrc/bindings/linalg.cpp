@@ -17,6 +17,7 @@
 #include "bindings/array_util.h"
 #include "bindings/bindings.h"
 #include "bindings/kernel_call.h"
+#include "bindings/linear_call.h"
 #include "kernels/conv/conv.h"
 #include "kernels/gemm/broadcast_weight.h"
 #include "kernels/gemm/gemm.h"
@@ -232,11 +233,7 @@ PyObject* linear_or_fallback(PyObject* fallback, PyObject* const* args, Py_ssize
   PyObject* x = args[0];
   PyObject* w = args[1];
   PyObject* b = args[2];
-  const bool native =
-      is_f32_array(x) && is_f32_array(w) && ndim_of(x) >= 1 && ndim_of(x) <= kMaxDims &&
-      ndim_of(w) == 2 && dims_of(w)[1] == dims_of(x)[ndim_of(x) - 1] &&
-      (b == Py_None || (is_f32_array(b) && ndim_of(b) == 1 && dims_of(b)[0] == dims_of(w)[0]));
-  if (!native) return PyObject_Vectorcall(fallback, args, nargs, nullptr);
+  if (!linear_args_native(x, w, b)) return PyObject_Vectorcall(fallback, args, nargs, nullptr);
   try {
     return linear_impl(x, w, b, /*relu=*/false).release().ptr();
   } catch (...) {
@@ -440,6 +437,16 @@ py::array testing_sgemm(const py::handle& a_in, const py::handle& b_in, const py
 }
 
 }  // namespace
+
+bool linear_args_native(PyObject* x, PyObject* w, PyObject* b) {
+  return is_f32_array(x) && is_f32_array(w) && ndim_of(x) >= 1 && ndim_of(x) <= kMaxDims &&
+         ndim_of(w) == 2 && dims_of(w)[1] == dims_of(x)[ndim_of(x) - 1] &&
+         (b == Py_None || (is_f32_array(b) && ndim_of(b) == 1 && dims_of(b)[0] == dims_of(w)[0]));
+}
+
+py::object linear_native(PyObject* x, PyObject* w, PyObject* b, bool relu) {
+  return linear_impl(x, w, b, relu);
+}
 
 void init_linalg(py::module_& m) {
   // Raw CPython functions (see linear_fastcall): added as module attributes, not pybind11 defs.

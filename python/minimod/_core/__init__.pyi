@@ -198,9 +198,9 @@ def _has_module_getattro(cls: type) -> bool:
     """
     Whether cls uses Module's native attribute lookup (tests).
     """
-def _install_conv_bn_fusion(conv_types: tuple, bn_types: tuple, relu_type: type, maxpool2d_type: type, module_call: typing.Any, globals: dict) -> None:
+def _install_conv_bn_fusion(conv_types: tuple, bn_types: tuple, relu_type: type, maxpool2d_type: type, linear_type: type, module_call: typing.Any, globals: dict) -> None:
     """
-    Enable the fused Conv -> BatchNorm [-> ReLU] runs of _sequential_forward (nn-internal; installed once).
+    Enable the fused Conv -> BatchNorm [-> ReLU] runs and Linear -> ReLU pairs of _sequential_forward (nn-internal; installed once).
     """
 def _install_module_getattro(cls: type, module_getattr: typing.Any) -> None:
     """
@@ -224,7 +224,7 @@ def _pool_size() -> int:
     """
 def _sequential_forward(modules: tuple, input: typing.Any) -> typing.Any:
     """
-    Sequential.forward over a tuple of modules, running each plain eval-mode Conv -> BatchNorm [-> ReLU] run as one fused convolution.
+    Sequential.forward over a tuple of modules, running each plain eval-mode Conv -> BatchNorm [-> ReLU] run as one fused convolution and each plain Linear -> ReLU pair as one GEMM.
     """
 def _set_active_isa(name: str) -> None:
     """

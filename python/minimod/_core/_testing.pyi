@@ -5,7 +5,7 @@ from __future__ import annotations
 import collections.abc
 import numpy
 import typing
-__all__: list[str] = ['conv_affine', 'conv_bn_fused_runs', 'conv_nd', 'conv_path', 'fma_peak_gflops', 'gemm_config', 'set_conv_bn_pool_fusion', 'sgemm']
+__all__: list[str] = ['conv_affine', 'conv_bn_fused_runs', 'conv_nd', 'conv_path', 'fma_peak_gflops', 'gemm_config', 'linear_relu_fused_runs', 'set_conv_bn_pool_fusion', 'sgemm']
 def conv_affine(input: typing.Any, weight: typing.Any, scale: typing.Any, shift: typing.Any, stride: typing.Any, padding: typing.Any, dilation: typing.Any, groups: typing.Any, relu: bool = False, path: str = 'auto') -> numpy.ndarray:
     """
     y = conv(input, weight) * scale[c] + shift[c] (then ReLU) through a forced path (auto, reference,
@@ -32,6 +32,10 @@ def fma_peak_gflops() -> float:
 def gemm_config() -> dict:
     """
     The GEMM table of the active ISA: microkernel tile (mr x nr) and cache blocks.
+    """
+def linear_relu_fused_runs() -> int:
+    """
+    How many Linear -> ReLU pairs Sequential has computed fused so far.
     """
 def set_conv_bn_pool_fusion(on: bool) -> None:
     """

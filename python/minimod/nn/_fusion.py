@@ -1,4 +1,5 @@
-"""Call-time fusion of Conv -> BatchNorm (eval) [-> ReLU] runs inside ``Sequential``.
+"""Call-time fusion of Conv -> BatchNorm (eval) [-> ReLU] runs and Linear -> ReLU pairs inside
+``Sequential``.
 
 ``Sequential.forward`` runs its modules through ``_core._sequential_forward``, which computes such
 a run as ONE convolution whose output store applies ``y = acc * s[c] + t[c]`` (then ReLU), with
@@ -9,6 +10,10 @@ through any route is seen by the next call; this is not weight folding (that is
 arrays and two module calls. A 2-d run with its ReLU also takes a following plain ``MaxPool2d``
 (no padding, dilation 1, no ceil_mode or indices): the conv output then goes to a per-thread
 scratch buffer and only the pooled array is allocated (W3: ~4% less time than pooling apart).
+
+A ``Linear -> ReLU`` pair is likewise one GEMM with the ReLU in its store (in either mode: neither
+forward depends on it), when Linear's own forward would run natively: at batch 1 an MLP's ReLU
+module calls cost more than its ReLUs.
 
 A run is fused only when the fusion cannot be observed: each module is exactly the library class
 (no subclass; the class's ``forward`` and the methods it calls as they were when this module was
@@ -25,6 +30,7 @@ from minimod.nn import module as _module
 from minimod.nn.layers.activation import ReLU
 from minimod.nn.layers.batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from minimod.nn.layers.conv import Conv1d, Conv2d, Conv3d
+from minimod.nn.layers.linear import Linear
 from minimod.nn.layers.pooling import MaxPool2d
 
 _core._install_conv_bn_fusion(
@@ -32,6 +38,7 @@ _core._install_conv_bn_fusion(
     (BatchNorm1d, BatchNorm2d, BatchNorm3d),
     ReLU,
     MaxPool2d,
+    Linear,
     _module.Module.__dict__["__call__"],
     vars(_module),
 )
