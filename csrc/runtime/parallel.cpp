@@ -85,9 +85,27 @@ std::atomic<bool> g_flush_denormal{false};
 
 thread_local bool t_in_worker = false;
 
-// Spin briefly before sleeping: batch-1 inference issues jobs microseconds apart, and a sleeping
-// worker takes tens of microseconds to wake. After the spin, waiting costs no CPU.
-constexpr auto kSpin = std::chrono::microseconds(50);
+// How long a worker waits for the next job spinning (yielding its CPU to anything runnable)
+// before it sleeps, and how long the caller spins for the workers' chunks. A sleeping worker
+// takes tens of microseconds to wake on bare metal and up to milliseconds on a VM, whose idle
+// vCPU the host deschedules; once one wake is late the caller runs every chunk itself and the
+// worker, finding nothing, goes back to sleep before the next job: the pool stays one thread.
+// 3 ms bridges the gaps between the layers of a forward and between back-to-back calls (2-vCPU
+// VM, W2 interleaved with torch: 1.6 ms at 50 us, 1.3 ms at 1 ms, 0.93 ms at 3 ms; minimod alone:
+// 0.85 ms); libgomp spins ~10 ms after a parallel region here, ONNX Runtime 20-60 ms.
+// MINIMOD_SPIN_US overrides it (0: sleep at once), read once at the first parallel job.
+std::chrono::microseconds spin_window() {
+  static const std::chrono::microseconds window = [] {
+    const char* env = std::getenv("MINIMOD_SPIN_US");
+    if (env != nullptr && *env != '\0') {
+      char* end = nullptr;
+      const long v = std::strtol(env, &end, 10);
+      if (end != env && *end == '\0' && v >= 0) return std::chrono::microseconds(std::min<long>(v, 1000000));
+    }
+    return std::chrono::microseconds(3000);
+  }();
+  return window;
+}
 
 struct Job {
   const std::function<void(std::int64_t, std::int64_t)>* body = nullptr;
@@ -161,7 +179,7 @@ class Pool {
     std::int64_t ran = drain(*job);
     finish(*job, ran);
     // Wait for the workers' chunks: spin first, then sleep.
-    auto spin_until = std::chrono::steady_clock::now() + kSpin;
+    auto spin_until = std::chrono::steady_clock::now() + spin_window();
     while (job->done.load(std::memory_order_acquire) < job->chunks) {
       if (std::chrono::steady_clock::now() > spin_until) {
         std::unique_lock<std::mutex> lock(mutex_);
@@ -195,7 +213,7 @@ class Pool {
       std::shared_ptr<Job> job;
       {
         // Spin briefly (without the lock) for the next generation, then sleep.
-        auto spin_until = std::chrono::steady_clock::now() + kSpin;
+        auto spin_until = std::chrono::steady_clock::now() + spin_window();
         while (generation_seen() == seen && std::chrono::steady_clock::now() < spin_until) {
           std::this_thread::yield();
         }

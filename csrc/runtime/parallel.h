@@ -9,7 +9,8 @@
 //
 // Threads: MINIMOD_NUM_THREADS > OMP_NUM_THREADS > the CPUs this process may use (affinity mask and
 // cgroup quota), read when the pool first starts, not at import. With one thread, no pool is
-// started. Idle workers sleep on a condition variable after a short spin. After fork() the child
+// started. Idle workers sleep on a condition variable after spinning ~3 ms for
+// the next job (MINIMOD_SPIN_US; parallel.cpp says why). After fork() the child
 // starts with no pool and builds a new one on first use; the parent's is never joined there.
 #pragma once
 

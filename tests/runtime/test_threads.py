@@ -221,3 +221,22 @@ def test_an_allocation_failure_inside_a_chunk_becomes_memory_error(threads, rest
     assert _core._parallel_fail_test(n, grain, failing_item, False) == last_chunk_begin
     # ... and the pool still works afterwards.
     assert _core._parallel_sum_test(50_000, 100) == _squares_sum(50_000)
+
+
+def _cpu_after_one_job(spin_us: str) -> float:
+    """CPU seconds the process uses in the 0.3 s after one parallel job, with MINIMOD_SPIN_US."""
+    code = (
+        "import time, minimod; from minimod import _core; minimod.set_num_threads(2); "
+        "_core._parallel_sum_test(100_000, 10); start = time.process_time(); time.sleep(0.3); "
+        "print(time.process_time() - start)"
+    )
+    return float(_run_python(code, {"MINIMOD_SPIN_US": spin_us}))
+
+
+def test_spin_window_is_set_by_minimod_spin_us():
+    # A worker waits for the next job spinning for the window, then sleeps: with a 1 s window it
+    # is still spinning through the whole 0.3 s (the caller's sleep costs nothing), with 0 it
+    # sleeps at once, and the default (3 ms) costs only those milliseconds.
+    assert _cpu_after_one_job("1000000") > 0.15
+    assert _cpu_after_one_job("0") < 0.05
+    assert _cpu_after_one_job("") < 0.05
