@@ -6,10 +6,10 @@ round by round (the order rotates), so a noisy neighbour slows all alike. Before
 the runner waits until no thread of the process burns CPU (`wait_for_quiet`): torch's OpenMP
 workers spin ~10 ms after each call and ORT's intra-op pool 20-60 ms (measured on the 2-core
 reference VM), so a fixed short pause let a peer's spinning thread take one of the two cores
-from the next runtime's sample. Then untimed calls for ~5 ms (at least one) warm the runtime up:
-the first calls after an idle pause are slow on the 2-vCPU VM (the second vCPU coming back from
-halt, caches refilled after the other runtime's sample; minimod's W5c right after torch's sample:
-2.3, 1.5, 1.6, 1.4 ms, then 1.2 ms; with no torch run before it: 1.4, 1.2, 1.1 ms), a lottery that
+from the next runtime's sample. Then untimed calls for ~20 ms (at least one) warm the runtime up:
+after an idle pause the host takes up to ~10 ms to give the second vCPU back, and until then a
+2-thread runtime runs at about one-thread speed (one interleaved run, medians in us, 5 ms vs
+20 ms of warm-up: W2 minimod 1597 vs 826, torch 1515 vs 1087, ORT 783 vs 701), a lottery that
 would otherwise decide every one-call sample of the millisecond workloads. The timed calls are
 thus warm, back-to-back inference (what a serving loop sees, and what the reference numbers in
 the speed issue are), with every core to itself; the `first` column keeps the cold first call.
@@ -41,7 +41,7 @@ _SAMPLE_SECONDS = 2e-4
 _QUIET_SLICE_SECONDS = 10e-3
 _QUIET_CPU_FRACTION = 0.05  # a slice that used less CPU than this fraction of it counts as quiet
 _QUIET_MAX_SECONDS = 0.25  # gives up waiting (a runtime that never stops spinning) after this
-_WARM_SECONDS = 5e-3  # untimed calls before each sample, after the quiet pause
+_WARM_SECONDS = 20e-3  # untimed calls before each sample, after the quiet pause
 RUNTIMES = ("minimod", "torch", "ort")
 
 
