@@ -17,6 +17,7 @@ from minimod import _core
 from minimod.nn import module as module_mod
 
 from call_outcome import assert_same_error, outcome
+from write_routes import ROUTES
 
 RTOL, ATOL = 2e-5, 2e-5
 
@@ -249,29 +250,6 @@ def test_nan_and_inf_propagate_as_unfused():
 
 
 # ---- never stale ------------------------------------------------------------------------------------
-
-
-def _set_attr(mod, name, values):
-    setattr(mod, name, nn.Parameter(values) if name in mod._parameters else values)
-
-
-def _write_view(mod, name, values):
-    np.asarray(getattr(mod, name))[...] = values
-
-
-def _load_state(mod, name, values):
-    sd = mod.state_dict()
-    sd[name] = values
-    mod.load_state_dict(sd)
-
-
-def _in_place(mod, name, values):
-    arr = getattr(mod, name)
-    arr *= 0
-    arr += values
-
-
-ROUTES = [_set_attr, _write_view, _load_state, _in_place]
 
 
 @pytest.mark.parametrize("route", ROUTES, ids=lambda f: f.__name__)

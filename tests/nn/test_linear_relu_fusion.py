@@ -16,6 +16,7 @@ from minimod import _core
 from minimod.nn import module as module_mod
 
 from call_outcome import assert_same_error, outcome
+from write_routes import ROUTES
 
 
 def fused_runs() -> int:
@@ -103,34 +104,14 @@ def test_inplace_relu_is_fused_with_the_same_values():
     np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
 
 
-def _load_state(lin, name, values):
-    sd = lin.state_dict()
-    sd[name] = values
-    lin.load_state_dict(sd)
-
-
-def _in_place(lin, name, values):
-    arr = getattr(lin, name)
-    arr *= 0
-    arr += values
-
-
-ROUTES = {
-    "numpy_view": lambda lin, name, v: np.asarray(getattr(lin, name)).__setitem__(Ellipsis, v),
-    "load_state_dict": _load_state,
-    "in_place_ops": _in_place,
-    "new_parameter": lambda lin, name, v: setattr(lin, name, nn.Parameter(v.copy())),
-}
-
-
 @pytest.mark.parametrize("name", ["weight", "bias"])
-@pytest.mark.parametrize("route", list(ROUTES))
+@pytest.mark.parametrize("route", ROUTES, ids=lambda f: f.__name__)
 def test_writes_are_seen_by_the_next_call(name, route):
     seq = mlp()
     x = inputs((2, 24))
     seq(x)
     lin = seq[0]
-    ROUTES[route](lin, name, inputs(getattr(lin, name).shape, seed=7))
+    route(lin, name, inputs(getattr(lin, name).shape, seed=7))
     before = fused_runs()
     out = seq(x)
     assert fused_runs() == before + 1
