@@ -11,8 +11,9 @@ outputs / time) and the ratio minimod / torch. ``weight`` is the share of the wo
 minimod conv time the shape accounts for (time x count), so the rows to attack first are the ones
 with a high ratio AND a high weight. Calls alternate between the runtimes round by round (a noisy
 neighbour slows both alike), every sample after the process has gone idle (the bench's
-``wait_for_quiet``: the other runtime's spinning threads have stopped); warm: one untimed call, then enough back-to-back calls to last ~1 ms; cold
-(--cold): one call right after the pause, as ``python -m minimod bench`` times whole models.
+``wait_for_quiet``: the other runtime's spinning threads have stopped); warm: ~20 ms of untimed
+calls, then enough back-to-back calls to last ~1 ms; cold (--cold): one call right after the
+pause, as a request arriving at an idle service sees.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import numpy as np
 
 import minimod
 from minimod import _core
-from minimod.bench.runner import wait_for_quiet
+from minimod.bench.runner import wait_for_quiet, warm_up
 
 T = _core._testing
 
@@ -55,8 +56,9 @@ LABELS = {"shift_gemm_columns": "shift cols", "shift_gemm_pixel_rows": "shift pr
 # Before every sample: the peer's OpenMP workers spin for a while after each call (~10 ms for
 # torch on the 2-core VM), and a sample started while they still hold the cores measures the
 # contention, not the kernel (minimod's 2-thread 64->128 s2 conv: ~1.4 ms right after torch,
-# ~0.55 ms alone); wait_for_quiet waits until they stop. Warm samples then make one untimed call,
-# so the pause leaves them warm.
+# ~0.55 ms alone); wait_for_quiet waits until they stop. Warm samples then make ~20 ms of untimed
+# calls (warm_up: the host takes up to ~10 ms to give an idle vCPU back), so the pause leaves them
+# warm.
 
 
 def _median_us(fn, cold: bool, repeats: int, per_sample: int) -> float:
@@ -64,7 +66,7 @@ def _median_us(fn, cold: bool, repeats: int, per_sample: int) -> float:
     for _ in range(repeats):
         wait_for_quiet()
         if not cold:
-            fn()
+            warm_up(fn)
         t0 = time.perf_counter()
         for _ in range(per_sample):
             fn()

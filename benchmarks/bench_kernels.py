@@ -32,7 +32,7 @@ from typing import Any, Callable
 import numpy as np
 
 from minimod import _core
-from minimod.bench.runner import wait_for_quiet
+from minimod.bench.runner import wait_for_quiet, warm_up
 
 ISAS = ["generic", "avx2", "avx512"]
 
@@ -125,6 +125,7 @@ def _median_ms(fns: list[Callable[[], Any]], warmup: int, repeat: int, block: in
             wait_for_quiet()  # the other runtime's spinning workers go idle
             for _ in range(warmup if done == 0 else 1):
                 f()
+            warm_up(f)  # ~20 ms more: the host takes up to ~10 ms to give an idle vCPU back
             for _ in range(n):
                 t0 = time.perf_counter()
                 f()

@@ -155,8 +155,8 @@ def wait_for_quiet() -> float:
     return time.perf_counter() - start
 
 
-def _warm_up(fn: Callable[[], Any]) -> None:
-    """Untimed calls for ~_WARM_SECONDS (at least one): the runtime's workers are awake after."""
+def warm_up(fn: Callable[[], Any]) -> None:
+    """Untimed calls for ~20 ms (at least one): after them the runtime's workers are awake."""
     end = time.perf_counter() + _WARM_SECONDS
     fn()
     while time.perf_counter() < end:
@@ -220,7 +220,7 @@ def _bench_one(
         shift = r % len(names)
         for name in names[shift:] + names[:shift]:
             wait_for_quiet()
-            _warm_up(calls[name])
+            warm_up(calls[name])
             samples[name].append(_time_calls(calls[name], inner[name]))
     result.minimod = _summary(samples["minimod"], first["minimod"], inner["minimod"])
     mm_out = outputs["minimod"]
