@@ -212,7 +212,7 @@ class Pool {
     for (;;) {
       std::shared_ptr<Job> job;
       {
-        // Spin briefly (without the lock) for the next generation, then sleep.
+        // Spin (without the lock) for the next generation for up to spin_window(), then sleep.
         auto spin_until = std::chrono::steady_clock::now() + spin_window();
         while (generation_seen() == seen && std::chrono::steady_clock::now() < spin_until) {
           std::this_thread::yield();
