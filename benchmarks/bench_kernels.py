@@ -13,12 +13,12 @@ count), so the same table reads right on any CPU or clock. The peak is probed ag
 row and the best probe so far is used: a probe that shared its core with another process reads
 low, and the peak never changes.
 
-Calls alternate in blocks of --block (minimod x block, torch x block, ...) with a --gap pause
-before each block that lasts until the process is idle (the bench's wait_for_quiet), not one by one: torch's OpenMP workers keep spinning for a while after each
-call (libgomp's spin count) and minimod's pool workers spin ~50 us, so a runtime started right
-after the other finds a CPU still held by the other's spinning threads, and with 2 threads on
-2 cores that measures the contention instead of the kernels (minimod's 2-thread W5c: 0.58 ms
-alone, 0.86 ms call-by-call after torch). The machine is shared: quote medians.
+Calls alternate in blocks of --block (minimod x block, torch x block, ...), not one by one.
+Before each block the script waits until the process is idle (the bench's wait_for_quiet: torch's
+OpenMP workers spin ~10 ms after a call, minimod's 3 ms) and then warms up for ~20 ms (warm_up),
+so a block neither shares a CPU with the other runtime's spinning threads nor starts while the host
+is still giving an idle vCPU back (minimod's 2-thread W5c once measured 0.86 ms call-by-call after
+torch, 0.58 ms alone). The machine is shared: quote medians.
 """
 
 from __future__ import annotations
@@ -114,14 +114,12 @@ CASES = [
 ]
 
 
-def _median_ms(fns: list[Callable[[], Any]], warmup: int, repeat: int, block: int,
-               gap: float) -> list[float]:
+def _median_ms(fns: list[Callable[[], Any]], warmup: int, repeat: int, block: int) -> list[float]:
     times: list[list[float]] = [[] for _ in fns]
     done = 0
     while done < repeat:
         n = min(block, repeat - done)
         for i, f in enumerate(fns):  # alternating blocks: noise drifts hit every runtime alike
-            time.sleep(gap)
             wait_for_quiet()  # the other runtime's spinning workers go idle
             for _ in range(warmup if done == 0 else 1):
                 f()
@@ -148,7 +146,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=5)
     ap.add_argument("--block", type=int, default=5, help="calls per runtime before switching")
-    ap.add_argument("--gap", type=float, default=0.01, help="seconds of pause before each block")
     ap.add_argument("--no-torch", action="store_true")
     args = ap.parse_args(argv)
 
@@ -184,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
                     _core._set_active_isa(isa)
                     _probe_peak(peaks, isa)
                     fns = [mm_fn] + ([tfn] if tfn else [])
-                    ms = _median_ms(fns, args.warmup, args.repeat, args.block, args.gap)
+                    ms = _median_ms(fns, args.warmup, args.repeat, args.block)
                     peak = _probe_peak(peaks, isa)
                     gflops = case.flops / ms[0] / 1e6
                     line = (f"{case.id:8} {t:>3} {isa:8} {ms[0]:9.3f} {gflops:9.1f} "

@@ -121,9 +121,11 @@ py::object new_linear_output(int lead_ndim, const Py_intptr_t* lead_dims, std::i
   return result;
 }
 
+}  // namespace
+
 // y = x W^T + b (then ReLU). x and w must already be float32 arrays of any layout; shapes and
 // the bias are checked here with the binding's messages.
-py::object linear_impl(PyObject* x_in, PyObject* w_in, PyObject* bias_in, bool relu) {
+py::object linear_native(PyObject* x_in, PyObject* w_in, PyObject* bias_in, bool relu) {
   py::object x = kernel_operand(x_in);
   py::object w = kernel_operand(w_in);
   const int xnd = ndim_of(x.ptr());
@@ -167,6 +169,8 @@ py::object linear_impl(PyObject* x_in, PyObject* w_in, PyObject* bias_in, bool r
              [&] { kernels::sgemm(M, N, K, xp, K, 1, wp, 1, K, y, N, ep); });
   return out;
 }
+
+namespace {
 
 // Fills out[0..n) from a vectorcall argument vector by position, then by keyword; raises
 // TypeError like a Python def for unknown, repeated or missing arguments.
@@ -213,7 +217,7 @@ PyObject* linear_fastcall(PyObject* /*module*/, PyObject* const* args, Py_ssize_
       if (truth < 0) throw py::error_already_set();
       relu = truth != 0;
     }
-    return linear_impl(a[0], a[1], a[2] == nullptr ? Py_None : a[2], relu).release().ptr();
+    return linear_native(a[0], a[1], a[2] == nullptr ? Py_None : a[2], relu).release().ptr();
   } catch (...) {
     npy::try_translate_exceptions();
     return nullptr;
@@ -235,7 +239,7 @@ PyObject* linear_or_fallback(PyObject* fallback, PyObject* const* args, Py_ssize
   PyObject* b = args[2];
   if (!linear_args_native(x, w, b)) return PyObject_Vectorcall(fallback, args, nargs, nullptr);
   try {
-    return linear_impl(x, w, b, /*relu=*/false).release().ptr();
+    return linear_native(x, w, b, /*relu=*/false).release().ptr();
   } catch (...) {
     npy::try_translate_exceptions();
     return nullptr;
@@ -442,10 +446,6 @@ bool linear_args_native(PyObject* x, PyObject* w, PyObject* b) {
   return is_f32_array(x) && is_f32_array(w) && ndim_of(x) >= 1 && ndim_of(x) <= kMaxDims &&
          ndim_of(w) == 2 && dims_of(w)[1] == dims_of(x)[ndim_of(x) - 1] &&
          (b == Py_None || (is_f32_array(b) && ndim_of(b) == 1 && dims_of(b)[0] == dims_of(w)[0]));
-}
-
-py::object linear_native(PyObject* x, PyObject* w, PyObject* b, bool relu) {
-  return linear_impl(x, w, b, relu);
 }
 
 void init_linalg(py::module_& m) {
