@@ -16,6 +16,9 @@
 #if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
+#if defined(__AVX2__) && !defined(__AVX512F__)
+#include "kernels/simd/vec_avx2.h"  // store_lanes, Avx2::first
+#endif
 
 #include "kernels/conv/conv.h"
 #include "kernels/conv/im2col.h"
@@ -40,6 +43,12 @@ inline void copy_run(float* d, const float* s, std::int64_t n) {
   return;
 #elif defined(__AVX2__)
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_loadu_ps(s + i));
+  // The tail (a 7-pixel output row, say) as one masked load and a 4 + 2 + 1 store.
+  if (i < n) {
+    const int rest = static_cast<int>(n - i);
+    store_lanes(d + i, _mm256_maskload_ps(s + i, Avx2::first(rest)), rest);
+  }
+  return;
 #endif
   for (; i < n; ++i) d[i] = s[i];
 }
@@ -53,6 +62,8 @@ inline void zero_run(float* d, std::int64_t n) {
   return;
 #elif defined(__AVX2__)
   for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_setzero_ps());
+  store_lanes(d + i, _mm256_setzero_ps(), static_cast<int>(n - i));
+  return;
 #endif
   for (; i < n; ++i) d[i] = 0.0f;
 }
@@ -136,15 +147,9 @@ inline void deinterleave2_row(float* even, float* odd, const float* x, std::int6
         _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0))), 0xD8));
     const __m256 o = _mm256_castpd_ps(_mm256_permute4x64_pd(
         _mm256_castps_pd(_mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1))), 0xD8));
-    const std::int64_t n = lmin(8, qw - q0);
-    if (n == 8) {
-      _mm256_storeu_ps(even + q0, e);
-      _mm256_storeu_ps(odd + q0, o);
-    } else {
-      const __m256i store = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lane);
-      _mm256_maskstore_ps(even + q0, store, e);
-      _mm256_maskstore_ps(odd + q0, store, o);
-    }
+    const int n = static_cast<int>(lmin(8, qw - q0));
+    store_lanes(even + q0, e, n);
+    store_lanes(odd + q0, o, n);
   }
 #endif
 }
