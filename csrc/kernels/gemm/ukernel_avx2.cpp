@@ -16,6 +16,7 @@
 
 #include "kernels/gemm/gemm_config.h"
 #include "kernels/gemm/inner_product.h"
+#include "kernels/simd/transpose_avx.h"
 #include "kernels/simd/vec_avx2.h"
 
 namespace minimod::kernels {
@@ -204,13 +205,30 @@ void f32_gemm_small_nn__avx2(std::int64_t m, std::int64_t n, std::int64_t k, con
   }
 }
 
-// Packs A into 6-row panels: for full panels of a row-major A, eight k columns at a time with an
-// 8x8 register transpose of the six rows (two lanes of padding). Each k step is one 8-lane store
-// whose two padding lanes the next step's store overwrites; the last of the eight stores its six
-// lanes only (store_lanes), so nothing is written past the panel. (A 6-lane vmaskmovps per step
+// Packs A into 6-row panels. Full panels of a column-major A: one six-float load per k step. Of a
+// row-major A: eight k columns at a time with an 8x8 register transpose of the six rows (two lanes
+// of padding). Either way each k step is one 8-lane store whose two padding lanes the next step's
+// store overwrites, and the last one stores its six lanes only (store_lanes), so nothing is
+// written past the panel. (A 6-lane vmaskmovps per step
 // measured 25% of a 64->128 3x3 conv at 8x8 on Zen3, where that store is microcoded.)
 void pack_a_avx2(const float* a, std::int64_t rs, std::int64_t cs, std::int64_t i0,
                  std::int64_t mc, std::int64_t k0, std::int64_t kc, int mr, float* dst) {
+  if (mr == kMr && rs == 1 && kc > 0) {
+    // Column-major A (the pixel-rows conv's im2col^T): a panel's k step is six consecutive floats
+    // of one column, one masked load (never past the column) and one store.
+    const __m256i six = lane_mask(kMr);
+    std::int64_t p = 0;
+    for (; p + kMr <= mc; p += kMr) {
+      const float* src = a + i0 + p + k0 * cs;
+      float* d = dst + p * kc;
+      for (std::int64_t k = 0; k + 1 < kc; ++k) {
+        _mm256_storeu_ps(d + k * kMr, _mm256_maskload_ps(src + k * cs, six));
+      }
+      store_lanes(d + (kc - 1) * kMr, _mm256_maskload_ps(src + (kc - 1) * cs, six), kMr);
+    }
+    if (p < mc) pack_a_generic(a, rs, cs, i0 + p, mc - p, k0, kc, mr, dst + p * kc);
+    return;
+  }
   if (cs != 1 || mr != kMr) {
     pack_a_generic(a, rs, cs, i0, mc, k0, kc, mr, dst);
     return;

@@ -16,6 +16,7 @@
 
 #include "kernels/gemm/gemm_config.h"
 #include "kernels/gemm/inner_product.h"
+#include "kernels/simd/transpose_avx.h"
 
 namespace minimod::kernels {
 
