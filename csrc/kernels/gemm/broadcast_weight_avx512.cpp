@@ -28,6 +28,8 @@ struct Avx512Bw : Avx512 {
                               _mm512_set1_epi32(step));
   }
   static V gather(const float* base, IndexV idx) { return _mm512_i32gather_ps(idx, base, 4); }
+  static constexpr bool kPackByTranspose = false;
+  static void transpose8(const float*, std::int64_t, float*, std::int64_t) {}
 };
 
 using Kernel = BroadcastWeight<Avx512Bw>;

@@ -9,6 +9,8 @@
 // fmadd(a, b, c) = a * b + c, add, max (x86 semantics: the second operand when either is NaN),
 // gather(base, index vector of int32 element offsets) and IndexV / iota_scaled(step) for the
 // pack, the register budget kTileW x kTileV, and kAtBlockBytes (the At block kept in L1).
+// kPackByTranspose: the pack transposes 8 x 8 blocks with transpose8(src, lda, dst, ldd) instead
+// of gathering (AVX2: an 8-lane vgatherdps costs about as much as eight scalar loads on AMD Zen).
 #pragma once
 
 #include <algorithm>
@@ -32,9 +34,23 @@ struct BroadcastWeight {
   static void pack_at(const float* a, std::int64_t lda, std::int64_t m, std::int64_t k0,
                       std::int64_t kc, std::int64_t m_pad, float* at) {
     const std::int64_t full = m / L * L;
+    std::int64_t p = 0;
+    if constexpr (S::kPackByTranspose) {
+      const std::int64_t full8 = m / 8 * 8;
+      for (; p + 8 <= kc; p += 8) {
+        for (std::int64_t i = 0; i < full8; i += 8) {
+          S::transpose8(a + i * lda + k0 + p, lda, at + p * m_pad + i, m_pad);
+        }
+        for (std::int64_t q = p; q < p + 8; ++q) {
+          float* row = at + q * m_pad;
+          for (std::int64_t i = full8; i < m; ++i) row[i] = a[i * lda + k0 + q];
+          for (std::int64_t i = m; i < m_pad; ++i) row[i] = 0.0f;
+        }
+      }
+    }
     // Gather offsets are int32: use them while every offset of a row group fits.
     const bool gather_ok = lda <= (std::int64_t{1} << 31) / (L + 1);
-    for (std::int64_t p = 0; p < kc; ++p) {
+    for (; p < kc; ++p) {
       float* row = at + p * m_pad;
       const float* src = a + k0 + p;
       std::int64_t i = 0;
