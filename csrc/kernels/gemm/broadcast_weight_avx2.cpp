@@ -31,19 +31,7 @@ struct Avx2Bw : Avx2 {
   // W2's pack (x^T of 64 x 784 and 64 x 512) by gathers was 7% of the workload on Zen3.
   static constexpr bool kPackByTranspose = true;
   static void transpose8(const float* src, std::int64_t lda, float* dst, std::int64_t ldd) {
-    __m256 r0 = _mm256_loadu_ps(src + 0 * lda), r1 = _mm256_loadu_ps(src + 1 * lda);
-    __m256 r2 = _mm256_loadu_ps(src + 2 * lda), r3 = _mm256_loadu_ps(src + 3 * lda);
-    __m256 r4 = _mm256_loadu_ps(src + 4 * lda), r5 = _mm256_loadu_ps(src + 5 * lda);
-    __m256 r6 = _mm256_loadu_ps(src + 6 * lda), r7 = _mm256_loadu_ps(src + 7 * lda);
-    transpose8x8(r0, r1, r2, r3, r4, r5, r6, r7);
-    _mm256_storeu_ps(dst + 0 * ldd, r0);
-    _mm256_storeu_ps(dst + 1 * ldd, r1);
-    _mm256_storeu_ps(dst + 2 * ldd, r2);
-    _mm256_storeu_ps(dst + 3 * ldd, r3);
-    _mm256_storeu_ps(dst + 4 * ldd, r4);
-    _mm256_storeu_ps(dst + 5 * ldd, r5);
-    _mm256_storeu_ps(dst + 6 * ldd, r6);
-    _mm256_storeu_ps(dst + 7 * ldd, r7);
+    transpose8x8_block(src, lda, dst, ldd);
   }
 };
 

@@ -6,6 +6,8 @@
 
 #include <immintrin.h>
 
+#include <cstdint>
+
 namespace minimod {
 namespace {
 
@@ -32,6 +34,23 @@ inline void transpose8x8(__m256& r0, __m256& r1, __m256& r2, __m256& r3, __m256&
   r5 = _mm256_permute2f128_ps(s1, s5, 0x31);
   r6 = _mm256_permute2f128_ps(s2, s6, 0x31);
   r7 = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// dst[j * ldd + i] = src[i * lds + j] for i, j in [0, 8): one 8 x 8 block of a matrix transpose.
+inline void transpose8x8_block(const float* src, std::int64_t lds, float* dst, std::int64_t ldd) {
+  __m256 r0 = _mm256_loadu_ps(src + 0 * lds), r1 = _mm256_loadu_ps(src + 1 * lds);
+  __m256 r2 = _mm256_loadu_ps(src + 2 * lds), r3 = _mm256_loadu_ps(src + 3 * lds);
+  __m256 r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds);
+  __m256 r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
+  transpose8x8(r0, r1, r2, r3, r4, r5, r6, r7);
+  _mm256_storeu_ps(dst + 0 * ldd, r0);
+  _mm256_storeu_ps(dst + 1 * ldd, r1);
+  _mm256_storeu_ps(dst + 2 * ldd, r2);
+  _mm256_storeu_ps(dst + 3 * ldd, r3);
+  _mm256_storeu_ps(dst + 4 * ldd, r4);
+  _mm256_storeu_ps(dst + 5 * ldd, r5);
+  _mm256_storeu_ps(dst + 6 * ldd, r6);
+  _mm256_storeu_ps(dst + 7 * ldd, r7);
 }
 
 }  // namespace
