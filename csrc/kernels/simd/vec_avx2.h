@@ -14,9 +14,10 @@
 namespace minimod {
 namespace {
 
-// Stores lanes [0, n) of v (n >= 8: all; n <= 0: none) and touches nothing past them. Not vmaskmovps: its store
-// form is microcoded on AMD Zen (measured ~6 ns per store on Zen3, against ~0.8 ns for a plain
-// store or for this 4 + 2 + 1 split), and the GEMM packers and edge tiles issue it in loops.
+// Stores lanes [0, n) of v (n >= 8: all; n <= 0: none) and touches nothing past them. Not
+// vmaskmovps: its store form is microcoded on AMD Zen (measured ~6 ns per store on Zen3, against
+// ~0.8 ns for a plain store or for this 4 + 2 + 1 split), and the GEMM packers and edge tiles
+// issue it in loops.
 inline void store_lanes(float* p, __m256 v, int n) {
   if (n >= 8) {
     _mm256_storeu_ps(p, v);
