@@ -172,10 +172,11 @@ typedef float WinogradLanes __attribute__((vector_size(64)));
 
 // U = G g G^T along one dimension, for 16 independent lanes: (g0, g1, g2) -> the 4 transformed
 // values. G's rows are (1 0 0), (1/2 1/2 1/2), (1/2 -1/2 1/2), (0 0 1); the halves are exact.
-inline void g_1d(const WinogradLanes& g0, const WinogradLanes& g1, const WinogradLanes& g2,
-                 WinogradLanes* o) {
-  const WinogradLanes half = 0.5f - WinogradLanes{};
-  const WinogradLanes s = half * (g0 + g2), h = half * g1;
+// Lanes: WinogradLanes, or one __m256 (a GCC vector type too) on the AVX2 path.
+template <class Lanes>
+inline void g_1d(const Lanes& g0, const Lanes& g1, const Lanes& g2, Lanes* o) {
+  const Lanes half = 0.5f - Lanes{};
+  const Lanes s = half * (g0 + g2), h = half * g1;
   o[0] = g0;
   o[1] = s + h;
   o[2] = s - h;
@@ -237,31 +238,18 @@ void winograd_weight_panel(const float* w, std::int64_t channels, std::int64_t k
       for (int h = 0; h < halves; ++h) {
         const float* const* rp = row_at + 8 * h;
         const std::int64_t o = c * 9;
-        __m256 t0 = _mm256_loadu_ps(rp[0] + o), t1 = _mm256_loadu_ps(rp[1] + o);
-        __m256 t2 = _mm256_loadu_ps(rp[2] + o), t3 = _mm256_loadu_ps(rp[3] + o);
-        __m256 t4 = _mm256_loadu_ps(rp[4] + o), t5 = _mm256_loadu_ps(rp[5] + o);
-        __m256 t6 = _mm256_loadu_ps(rp[6] + o), t7 = _mm256_loadu_ps(rp[7] + o);
-        transpose8x8(t0, t1, t2, t3, t4, t5, t6, t7);
-        const __m256 t8 = _mm256_i32gather_ps(rp[0] + o + 8, tap8_index[h], 4);
-        // The two 1-d passes as in g_1d below, on this half's eight lanes in registers.
-        const __m256 half = _mm256_set1_ps(0.5f);
-        auto g1 = [&](__m256 a0, __m256 a1, __m256 a2, __m256* out) __attribute__((always_inline)) {
-          const __m256 sum = _mm256_mul_ps(half, _mm256_add_ps(a0, a2));
-          const __m256 mid = _mm256_mul_ps(half, a1);
-          out[0] = a0;
-          out[1] = _mm256_add_ps(sum, mid);
-          out[2] = _mm256_sub_ps(sum, mid);
-          out[3] = a2;
-        };
+        __m256 tap[9];
+        for (int r = 0; r < 8; ++r) tap[r] = _mm256_loadu_ps(rp[r] + o);  // row r's taps 0..7
+        transpose8x8(tap[0], tap[1], tap[2], tap[3], tap[4], tap[5], tap[6], tap[7]);
+        tap[8] = _mm256_i32gather_ps(rp[0] + o + 8, tap8_index[h], 4);
+        // The two 1-d passes as below, on this half's eight lanes in registers.
         __m256 t[3][4];
-        g1(t0, t3, t6, t[0]);
-        g1(t1, t4, t7, t[1]);
-        g1(t2, t5, t8, t[2]);
+        for (int col = 0; col < 3; ++col) g_1d(tap[col], tap[3 + col], tap[6 + col], t[col]);
         const int n = lanes - 8 * h < 8 ? lanes - 8 * h : 8;
         float* uc = u + c * mr + 8 * h;
         for (int i = 0; i < 4; ++i) {
           __m256 ui[4];
-          g1(t[0][i], t[1][i], t[2][i], ui);
+          g_1d(t[0][i], t[1][i], t[2][i], ui);
           for (int j = 0; j < 4; ++j) store_lanes(uc + (i * 4 + j) * xs, ui[j], n);
         }
       }
