@@ -604,3 +604,21 @@ def test_max_pool2d_vector_interior_matches_torch_on_every_isa(isa):
     for args in ((2,), (3, 2, 1), (3, 1, 1), (2, 2, 0, 2)):
         want = torch.nn.functional.max_pool2d(torch.from_numpy(x), *args).numpy()
         np.testing.assert_array_equal(F.max_pool2d(x, *args), want)
+
+
+# MaxPool2d(2) runs through its own kernel (2 x 2 windows at stride 2, whole planes per call):
+# widths around the vector widths reach full vectors and scalar tails, odd sizes leave an input
+# row and column unread, ceil_mode's partial windows take the general path, and 37 planes of 10
+# output rows split across two threads in the middle of a plane.
+@pytest.mark.parametrize(
+    "shape",
+    [(1, 1, 2, 2), (2, 3, 5, 17), (1, 2, 8, 32), (2, 1, 7, 33), (1, 4, 32, 32), (1, 3, 16, 66), (1, 37, 20, 24)],
+)
+@pytest.mark.parametrize("ceil", [False, True])
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+def test_max_pool2d_2x2_stride2_matches_reference_on_every_isa(isa, threads, shape, ceil):
+    x = _specials(shape, seed=shape[-1] + shape[1])
+    want, _ = max_pool2d_ref(x, (2, 2), (2, 2), (0, 0), (1, 1), ceil)
+    got = F.max_pool2d(x, 2, ceil_mode=ceil)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))

@@ -110,12 +110,25 @@ void max_row_interior_generic(const float* xp, float* yr, std::int64_t y0, std::
     for (std::int64_t j = 0; j < w.kw; ++j) {
       const float* tap = base + j * w.dw;
       for (std::int64_t i = 0; i < n; ++i) {
-        const float v = tap[i * sw];
-        const float best = out[i];
-        out[i] = ((v > best) | (v != v)) ? v : best;
+        out[i] = max_tap(out[i], tap[i * sw]);
       }
     }
   }
+}
+
+void max_pool_2x2_generic(const float* x, std::int64_t iw, float* y, std::int64_t ow,
+                          std::int64_t rows) {
+  for (std::int64_t i = 0; i < rows; ++i, x += 2 * iw, y += ow) {
+    for (std::int64_t ox = 0; ox < ow; ++ox) y[ox] = max_2x2_window(x + 2 * ox, x + iw + 2 * ox);
+  }
+}
+
+// MaxPool2d(2) (window 2 x 2, stride 2, no padding, no dilation): the common CNN down-sampling,
+// run whole planes at a time by a dedicated kernel. The general path's per-row window logic
+// costs more than the comparisons there.
+bool is_2x2_stride_2(const Pool2dWindow& w) {
+  return w.kh == 2 && w.kw == 2 && w.sh == 2 && w.sw == 2 && w.ph == 0 && w.pw == 0 &&
+         w.dh == 1 && w.dw == 1;
 }
 
 // The pooling family's one dispatch point: the kernel table of the active ISA.
@@ -151,6 +164,19 @@ void max_pool2d_f32(const float* x, float* y, std::int64_t* indices, std::int64_
                     const Pool2dWindow& w) {
   const std::int64_t rows = planes * oh;
   const PoolKernels& k = kernels();
+  if (indices == nullptr && is_2x2_stride_2(w) && 2 * oh <= ih && 2 * ow <= iw) {
+    // (ceil_mode's partial last windows, 2 oh > ih, take the general path.) Output rows [r0, r1)
+    // as one kernel call per plane they touch.
+    parallel_for(rows, row_grain(ow, 4), [&](std::int64_t r0, std::int64_t r1) {
+      for (std::int64_t r = r0; r < r1;) {
+        const std::int64_t plane = r / oh, oy = r % oh;
+        const std::int64_t count = std::min(r1 - r, oh - oy);
+        k.max_pool_2x2(x + plane * ih * iw + 2 * oy * iw, iw, y + r * ow, ow, count);
+        r += count;
+      }
+    });
+    return;
+  }
   std::int64_t lo = 0, hi = 0;
   interior_range(iw, ow, w, lo, hi);
   parallel_for(rows, row_grain(ow, window_taps(w)), [&](std::int64_t r0, std::int64_t r1) {
@@ -271,7 +297,7 @@ void adaptive_max_pool2d_f32(const float* x, float* y, std::int64_t* indices, st
 }
 
 const PoolKernels& pool_kernels_generic() {
-  static const PoolKernels t{max_row_interior_generic};
+  static const PoolKernels t{max_row_interior_generic, max_pool_2x2_generic};
   return t;
 }
 

@@ -6,8 +6,8 @@
 // S is kernels/simd/vec_avx2.h's or vec_avx512.h's vector type. Used here: V, W (lanes), set1,
 // load_first(p, n) (lanes < n from p, the rest unspecified; never touches memory past p + n),
 // store_first(p, v, n) (lanes < n only), max_keep_nan(best, v) (v where v > best or v is NaN,
-// else best: torch's max-pool rule), even_lanes(a, b) (lanes 0, 2, 4, ... of the 2W-lane
-// concatenation a:b).
+// else best: torch's max-pool rule), even_lanes(a, b) / odd_lanes(a, b) (lanes 0, 2, 4, ... /
+// 1, 3, 5, ... of the 2W-lane concatenation a:b).
 #pragma once
 
 #include <algorithm>
@@ -86,8 +86,27 @@ struct VecPool {
     max_row_interior_scalar(xp, yr, y0, y1, iw, lo, hi, w);
   }
 
+  // MaxPool2d(2) rows: per W outputs, the even and odd lanes of 2W inputs of each of the two
+  // rows are the window's four taps, reduced in torch's order.
+  static void max_pool_2x2(const float* x, std::int64_t iw, float* y, std::int64_t ow,
+                           std::int64_t rows) {
+    for (std::int64_t i = 0; i < rows; ++i, x += 2 * iw, y += ow) {
+      const float* r0 = x;
+      const float* r1 = x + iw;
+      std::int64_t ox = 0;
+      for (; ox + W <= ow; ox += W) {
+        const V a0 = S::load(r0 + 2 * ox), a1 = S::load(r0 + 2 * ox + W);
+        const V b0 = S::load(r1 + 2 * ox), b1 = S::load(r1 + 2 * ox + W);
+        V best = S::max_keep_nan(S::even_lanes(a0, a1), S::odd_lanes(a0, a1));
+        best = S::max_keep_nan(best, S::even_lanes(b0, b1));
+        S::store(y + ox, S::max_keep_nan(best, S::odd_lanes(b0, b1)));
+      }
+      for (; ox < ow; ++ox) y[ox] = max_2x2_window(r0 + 2 * ox, r1 + 2 * ox);
+    }
+  }
+
   static const PoolKernels& table() {
-    static const PoolKernels t{max_row_interior};
+    static const PoolKernels t{max_row_interior, max_pool_2x2};
     return t;
   }
 };

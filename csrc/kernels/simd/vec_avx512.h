@@ -57,6 +57,10 @@ struct Avx512 {
     const __m512i idx = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     return _mm512_permutex2var_ps(a, idx, b);
   }
+  static V odd_lanes(V a, V b) {
+    const __m512i idx = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    return _mm512_permutex2var_ps(a, idx, b);
+  }
   // vscalefps: p 2^n with a single rounding, including into the subnormals and to 0 or inf.
   static V ldexp(V p, V n) { return _mm512_scalef_ps(p, n); }
   static constexpr bool kReciprocalBeatsDivider = true;  // measured: see vec_math.h div_by_normal
