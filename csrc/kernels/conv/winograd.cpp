@@ -100,14 +100,23 @@ bool winograd_applies(const ConvParams& p) {
 bool winograd_wins(const ConvParams& p) {
   if (!winograd_applies(p)) return false;
   const std::int64_t tiles = p.batch * ceil_div(p.out_size[1], 2) * ceil_div(p.out_size[2], 2);
+  const std::int64_t channels = std::min(p.in_channels, p.out_channels);
   // Each weight transform (per output/input channel pair) is shared by `tiles` tiles, and the
-  // transforms' fixed costs by the channel counts. Measured on ResNet-18 shapes (1 thread,
-  // AVX-512, ratio to the shift GEMM path): 64ch 56x56 (784 tiles) 0.93, 128ch 28x28 (196) 0.82,
-  // 256ch 14x14 (49) 0.78, 512ch 7x7 (16) 1.18, and 32->64ch 16x16 (64 tiles) 1.6.
-  // No limit on the image size: a large image runs in bands of tile rows (conv_winograd), whose V
-  // is bounded whatever the image (64ch 224x224 ran 0.53 of the shift GEMM path's time, 128x128
-  // 0.56).
-  return p.in_channels >= 64 && p.out_channels >= 64 && tiles >= 36;
+  // transforms' fixed costs by the channel counts. No limit on the image size: a large image runs
+  // in bands of tile rows (conv_winograd), whose V is bounded whatever the image (64ch 224x224 ran
+  // 0.53 of the shift GEMM path's time, 128x128 0.56).
+  if (active_isa() == Isa::Avx2) {
+    // Measured on AMD Zen3 (AVX2, 2 threads, Winograd / shift GEMM, paired in one process):
+    // 32->32ch 16x16 (64 tiles) 0.81, 48->64ch 16x16 0.74, 32->64ch 32x32 0.75, 32->64ch 16x16
+    // 0.83-1.05; at 16 tiles 512ch 7x7 0.80-0.90 and 256ch 7x7 0.77-0.92, but 128ch 7x7 0.84-1.2
+    // and 9 or 4 tiles (256ch 6x6, 512ch 5x5 or 4x4) 1.07-1.8. W3 (cnn-small) ran 0.93-0.96 and
+    // ResNet-18 0.97-0.98 of their time with this rule against the AVX-512 one below.
+    return (channels >= 32 && tiles >= 36) || (channels >= 256 && tiles >= 16);
+  }
+  // Measured on ResNet-18 shapes (1 thread, AVX-512, ratio to the shift GEMM path): 64ch 56x56
+  // (784 tiles) 0.93, 128ch 28x28 (196) 0.82, 256ch 14x14 (49) 0.78, 512ch 7x7 (16) 1.18, and
+  // 32->64ch 16x16 (64 tiles) 1.6. (The generic path keeps this rule: not measured apart.)
+  return channels >= 64 && tiles >= 36;
 }
 
 namespace {
