@@ -122,6 +122,19 @@ def test_cache_blocks(isa):
         check(T.sgemm(a, b, bias, bias_per_row=True), reference(a, b, bias, True), k)
 
 
+@pytest.mark.parametrize("layout", ["nn", "nt"])
+def test_blocked_path_when_neither_operand_is_shared(isa, layout):
+    # Both packed operands over the 4 MiB a shared pack may take (sgemm.cpp, kSharedFloats): each
+    # slice packs its own BLIS blocks, here several of each of jc, pc and ic.
+    cfg = T.gemm_config()
+    m, n, k = 1030, max(1030, cfg["nc"] + cfg["nr"] + 5), max(1030, cfg["kc"] + 7)
+    assert m * k > 1 << 20 and n * k > 1 << 20 and n > cfg["nc"] and m > cfg["mc"]
+    rng = np.random.default_rng(11)
+    a, b = operands(rng, m, n, k, layout)
+    bias = rng.uniform(-1, 1, m).astype(np.float32)
+    check(T.sgemm(a, b, bias, bias_per_row=True, relu=True), reference(a, b, bias, True, True), k)
+
+
 @pytest.mark.parametrize("layout", ["nn", "nn_view", "nn_rev", "nt"])
 def test_panel_pipeline(isa, layout):
     # Row-major B: each panel's microkernel calls copy the next panel, a share of rows per A

@@ -7,13 +7,15 @@
 // slice of C needs (A when C is split along N, B when split along M) is packed once, whole, by
 // all threads together (<= 4 MiB); then each slice walks its part of the other operand one
 // micro-panel at a time:
-//   pc over K by KC           the shared K block (m_pad x kc) stays in L2; the epilogue (bias,
-//                             ReLU) is applied by the last K block only
+//   pc over K by KC           the shared K block (m_pad x kc); the epilogue (bias, ReLU) is
+//                             applied by the last K block only. kc is per ISA (gemm_config.h):
+//                             deeper on AVX2, where C's traffic per K block cost more than
+//                             keeping the blocks in L1 / L2 saved (ukernel_avx2.cpp)
 //    jr over the slice by NR  (split along N)
-//     pack the B micro-panel  kc x NR into an L1-resident buffer, consumed at once (row-major
+//     pack the B micro-panel  kc x NR into a small buffer, consumed at once (row-major
 //                             B: already copied there by the previous panel's microkernels)
 //      ir over M by MR        microkernel on an MR x NR tile of C
-// A packed B element is read from L1 by every A panel right after it is written, which is what
+// A packed B element is read from cache by every A panel right after it is written, which is what
 // keeps small-M GEMMs (conv: M = C_out) from paying a memory round trip per B element. The
 // source of the next micro-panel is fetched into L2 by the microkernel calls of the current one
 // (PrefetchStream, one line per k step, shared out over the A panels): the packer's strided reads
@@ -104,7 +106,7 @@ void epilogue_only(std::int64_t M, std::int64_t N, float* c, std::int64_t ldc,
 }
 
 // An operand packed whole and shared by all slices is at most this many floats (4 MiB); it is
-// consumed one K block at a time (m_pad x kc or n_pad x kc, L2-sized).
+// consumed one K block at a time (m_pad x kc or n_pad x kc).
 constexpr std::int64_t kSharedFloats = std::int64_t{1} << 20;
 
 struct Tile {
@@ -219,8 +221,8 @@ void pack_whole_b(const GemmKernels& kt, std::int64_t N, std::int64_t K, std::in
   }
 }
 
-// Columns [n0, n1) with all of A already packed (pack_whole_a). K blocks outermost: the A block
-// of a K step (m_pad x kc) stays in L2 while every B micro-panel of the slice passes it.
+// Columns [n0, n1) with all of A already packed (pack_whole_a). K blocks outermost: every B
+// micro-panel of the slice passes the A block of a K step (m_pad x kc).
 void slice_shared_a(const Tile& tile, std::int64_t M, std::int64_t K, std::int64_t KC,
                     const float* apacked, const BPacker& bp, std::int64_t n0, std::int64_t n1) {
   const GemmKernels& kt = tile.kt;

@@ -321,11 +321,16 @@ void fill_gemm_kernels_avx2(GemmKernels* t) {
   t->mr = kMr;
   t->nr = kNr;
   t->nr_step = kLanes;
-  // B micro-panel kc x 16 floats = 16 KiB at kc = 256 (L1 resident across the A panels);
-  // A block 144 x 256 floats = 144 KiB (L2); B block 256 x 2048 floats = 2 MiB (L2/L3).
-  t->mc = 24 * kMr;
-  t->kc = 256;
-  t->nc = 2048;
+  // Deep K blocks: a B micro-panel of kc x 16 floats is 32 KiB at kc = 512, more than L1 keeps
+  // beside the A panel's lines, but C is read and written once per K block, and on Zen3 that
+  // traffic cost more: against kc = 256 (2 threads, paired in one process) W5a ran 0.97-0.975 of
+  // its time and W3 0.97 (ResNet-18 and W5c within noise); kc = 1024 gave W5a 0.94, but one FMA
+  // chain over all of K = 576 tripled the error of a 3x3 conv against float64 (to torch's own
+  // 1e-6 of max|y|; 512: 5e-7; tests/kernels/test_winograd.py holds the direct path to 1e-6).
+  // Blocked path: A block 96 x 512 floats = 192 KiB (L2), B block 512 x 1024 floats = 2 MiB (L3).
+  t->mc = 16 * kMr;
+  t->kc = 512;
+  t->nc = 1024;
   set_row<1>(t);
   set_row<2>(t);
   set_row<3>(t);
