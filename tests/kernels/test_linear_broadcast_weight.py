@@ -23,10 +23,12 @@ from linear_reference import check, reference
 
 T = _core._testing
 M_VALUES = [33, 40, 47, 48, 49, 56, 63, 64]
-# K around the block lengths (96 and 128 floats for 64 and 48 padded rows on AVX-512, 64 on
-# AVX2), K = 1 and K shorter than a cache line; N just past 128 and tails of every tile height.
+# K around the block lengths (96 and 128 floats for 64 and 48 padded rows on AVX-512, 1024 and
+# 1365 on AVX2), K = 1 and K shorter than a cache line; N just past 128 and tails of every tile
+# height.
 NK = [(129, 1), (130, 7), (131, 63), (132, 64), (133, 65), (134, 95), (135, 96), (141, 97),
-      (200, 128), (257, 193), (512, 784)]
+      (200, 128), (257, 193), (512, 784), (136, 1023), (137, 1024), (138, 1025), (139, 1366),
+      (140, 2100)]
 
 
 def operands(seed, m, n, k):
@@ -74,7 +76,7 @@ def test_result_independent_of_rows_n_slice_and_threads(isa, threads):
     # rows run as a smaller batch in the path's range (another padding, so other K blocks),
     # bitwise; columns equal those of a layer with the first weight rows removed (other tiles,
     # other slices); and one thread computes the same as two.
-    for k in (96, 300, 784):
+    for k in (96, 300, 784, 2100):
         x, w, b = operands(k, 64, 520, k)
         full = _core.linear(x, w, b, relu=True)
         np.testing.assert_array_equal(full[:33], _core.linear(x[:33], w, b, relu=True))

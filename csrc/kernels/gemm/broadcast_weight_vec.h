@@ -167,9 +167,10 @@ struct BroadcastWeight {
   }
 
   // C (m x n) = A * W^T (+ epilogue) with A given as At (pack_at, all of k). K blocks
-  // outermost, sized so a block of At (kc x m_pad) stays in L1 while every weight tile of the
-  // slice passes it (At streamed from L2 at every k step starves the FMAs: measured ~50% of
-  // peak). Within a block, tiles of kW weight rows by kV vectors of A^T columns, weight rows
+  // outermost, each block of At (kc x m_pad, S::kAtBlockBytes) passed by every weight tile of
+  // the slice: kept in L1 on AVX-512 (At streamed from L2 at every k step starved the FMAs
+  // there: ~50% of peak), in L2 on AVX2 (on Zen3 the running sums' trips through `part`
+  // between blocks cost more). Within a block, tiles of kW weight rows by kV vectors of A^T columns, weight rows
   // outer, so a tile's weight segment is fetched from memory once and reused from L1 by every
   // column group. `part` holds the running sums between K blocks: ceil(n / kW) * kW * m_pad
   // floats, 64-byte aligned.
