@@ -47,50 +47,12 @@ namespace {
 
 namespace npy = pybind11::detail;
 
-constexpr int kMaxDims = 64;
-
 // ---- plain numpy operands ---------------------------------------------------------------------
-
-// A numpy array (any subclass) of native-order float32, C-contiguous and aligned: the kernels
-// read it in place.
-bool is_plain_f32(PyObject* o) {
-  const auto& api = npy::npy_api::get();
-  if (o == nullptr || !api.PyArray_Check_(o)) return false;
-  const auto* a = npy::array_proxy(o);
-  const auto* d = npy::array_descriptor_proxy(a->descr);
-  constexpr char kNative = PY_LITTLE_ENDIAN ? '<' : '>';
-  constexpr int kNeed = npy::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | npy::npy_api::NPY_ARRAY_ALIGNED_;
-  return d->type_num == npy::npy_api::NPY_FLOAT_ && (d->byteorder == '=' || d->byteorder == kNative) &&
-         (a->flags & kNeed) == kNeed;
-}
-
-int ndim_of(PyObject* a) { return npy::array_proxy(a)->nd; }
-const Py_intptr_t* dims_of(PyObject* a) { return npy::array_proxy(a)->dimensions; }
-float* data_of(PyObject* a) { return reinterpret_cast<float*>(npy::array_proxy(a)->data); }
+// (is_plain_f32, ndim_of, dims_of, data_of, new_f32_array: bindings/array_util.h)
 
 // A plain float32 vector of exactly n elements.
 bool is_plain_vector(PyObject* o, std::int64_t n) {
   return is_plain_f32(o) && ndim_of(o) == 1 && dims_of(o)[0] == n;
-}
-
-// A new C-contiguous float32 array owned by a Storage (its base), uninitialised.
-py::object new_output(int ndim, const std::int64_t* dims) {
-  std::vector<std::int64_t> shape(dims, dims + ndim);
-  auto storage = std::make_shared<Storage>(std::move(shape), DType::Float32, /*zero_fill=*/false);
-  py::object owner = py::cast(storage);
-  const auto& api = npy::npy_api::get();
-  Py_intptr_t d[kMaxDims];
-  for (int i = 0; i < ndim; ++i) d[i] = static_cast<Py_intptr_t>(dims[i]);
-  PyObject* descr = api.PyArray_DescrFromType_(npy::npy_api::NPY_FLOAT_);  // stolen below
-  if (descr == nullptr) throw py::error_already_set();
-  constexpr int kFlags = npy::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | npy::npy_api::NPY_ARRAY_ALIGNED_ |
-                         npy::npy_api::NPY_ARRAY_WRITEABLE_;
-  PyObject* arr = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, ndim, d, nullptr,
-                                            storage->data(), kFlags, nullptr);
-  if (arr == nullptr) throw py::error_already_set();
-  auto result = py::reinterpret_steal<py::object>(arr);
-  if (api.PyArray_SetBaseObject_(arr, owner.release().ptr()) != 0) throw py::error_already_set();
-  return result;
 }
 
 // ---- plain conv arguments -----------------------------------------------------------------------
@@ -173,7 +135,7 @@ py::object run_conv(const kernels::ConvParams& p, PyObject* x, PyObject* w,
                     const kernels::ConvEpilogue& ep) {
   std::int64_t dims[5] = {p.batch, p.out_channels, 0, 0, 0};
   for (int i = 0; i < p.ndim; ++i) dims[2 + i] = p.out_size[3 - p.ndim + i];
-  py::object out = new_output(p.ndim + 2, dims);
+  py::object out = new_f32_array(p.ndim + 2, dims);
   const float* xp = data_of(x);
   const float* wp = data_of(w);
   float* y = data_of(out.ptr());
@@ -269,7 +231,7 @@ PyObject* batch_norm_eval_or_none(PyObject*, PyObject* const* args, Py_ssize_t n
   try {
     std::int64_t dims[kMaxDims];
     for (int i = 0; i < nd; ++i) dims[i] = xd[i];
-    py::object out = new_output(nd, dims);
+    py::object out = new_f32_array(nd, dims);
     const float* src = data_of(x);
     float* dst = data_of(out.ptr());
     std::vector<double> mean(st.mean, st.mean + c), var(st.var, st.var + c);
@@ -482,7 +444,7 @@ PyObject* try_fused(PyObject* conv, PyObject* bn, bool relu, int nd, PyObject* x
       const std::int64_t H = p.out_size[1], W = p.out_size[2];
       const std::int64_t oh = (H - pool->kh) / pool->sh + 1, ow = (W - pool->kw) / pool->sw + 1;
       std::int64_t dims[4] = {p.batch, p.out_channels, oh, ow};
-      py::object out = new_output(4, dims);
+      py::object out = new_f32_array(4, dims);
       float* y = data_of(out.ptr());
       const float* xp = data_of(x);
       const float* wp = data_of(w.v);
@@ -665,7 +627,7 @@ py::array testing_conv_affine(py::handle x_in, py::handle w_in, py::object scale
   }
   std::int64_t dims[5] = {p.batch, p.out_channels, 0, 0, 0};
   for (int i = 0; i < nd; ++i) dims[2 + i] = p.out_size[3 - nd + i];
-  py::object out = new_output(nd + 2, dims);
+  py::object out = new_f32_array(nd + 2, dims);
   kernels::ConvEpilogue ep;
   ep.scale = data_of(s.ptr());
   ep.bias = t.is_none() ? nullptr : data_of(t.ptr());

@@ -64,28 +64,6 @@ const float* optional_bias(const py::object& bias, std::int64_t n, const char* o
 // py::dtype / py::array constructors.
 namespace npy = pybind11::detail;
 
-constexpr int kMaxDims = 64;  // numpy 2's limit (numpy 1: 32)
-
-// True when `o` is a numpy array (any subclass: Parameter) of native-order float32, any layout
-// (what require_f32 accepts without raising).
-bool is_f32_array(PyObject* o) {
-  const auto& api = npy::npy_api::get();
-  if (!api.PyArray_Check_(o)) return false;
-  const auto* d = npy::array_descriptor_proxy(npy::array_proxy(o)->descr);
-  constexpr char kNative = PY_LITTLE_ENDIAN ? '<' : '>';
-  return d->type_num == npy::npy_api::NPY_FLOAT_ && (d->byteorder == '=' || d->byteorder == kNative);
-}
-
-// ... and the kernel can read it in place (C-contiguous and aligned).
-bool is_plain_f32(PyObject* o) {
-  constexpr int kNeed = npy::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | npy::npy_api::NPY_ARRAY_ALIGNED_;
-  return is_f32_array(o) && (npy::array_proxy(o)->flags & kNeed) == kNeed;
-}
-
-int ndim_of(PyObject* a) { return npy::array_proxy(a)->nd; }
-float* data_of(PyObject* a) { return reinterpret_cast<float*>(npy::array_proxy(a)->data); }
-const Py_intptr_t* dims_of(PyObject* a) { return npy::array_proxy(a)->dimensions; }
-
 // The operand as a float32 array the kernel reads in place: `o` itself when it already is one,
 // otherwise a converted copy (raising the binding's dtype error).
 py::object kernel_operand(PyObject* o) {
@@ -101,24 +79,10 @@ py::object kernel_operand(PyObject* o) {
 
 // A new C-contiguous float32 array of shape lead_dims + (n,), owned by a Storage (its base).
 py::object new_linear_output(int lead_ndim, const Py_intptr_t* lead_dims, std::int64_t n) {
-  std::vector<std::int64_t> shape(lead_dims, lead_dims + lead_ndim);
-  shape.push_back(n);
-  auto storage = std::make_shared<Storage>(std::move(shape), DType::Float32, /*zero_fill=*/false);
-  py::object owner = py::cast(storage);
-  const auto& api = npy::npy_api::get();
-  Py_intptr_t dims[kMaxDims];
+  std::int64_t dims[kMaxDims];
   for (int i = 0; i < lead_ndim; ++i) dims[i] = lead_dims[i];
-  dims[lead_ndim] = static_cast<Py_intptr_t>(n);
-  PyObject* descr = api.PyArray_DescrFromType_(npy::npy_api::NPY_FLOAT_);  // stolen below
-  if (descr == nullptr) throw py::error_already_set();
-  constexpr int kFlags = npy::npy_api::NPY_ARRAY_C_CONTIGUOUS_ | npy::npy_api::NPY_ARRAY_ALIGNED_ |
-                         npy::npy_api::NPY_ARRAY_WRITEABLE_;
-  PyObject* arr = api.PyArray_NewFromDescr_(api.PyArray_Type_, descr, lead_ndim + 1, dims, nullptr,
-                                            storage->data(), kFlags, nullptr);
-  if (arr == nullptr) throw py::error_already_set();
-  auto result = py::reinterpret_steal<py::object>(arr);
-  if (api.PyArray_SetBaseObject_(arr, owner.release().ptr()) != 0) throw py::error_already_set();
-  return result;
+  dims[lead_ndim] = n;
+  return new_f32_array(lead_ndim + 1, dims);
 }
 
 }  // namespace
