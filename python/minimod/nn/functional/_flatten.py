@@ -41,6 +41,16 @@ def _as_input(x: Any, op: str) -> np.ndarray:
 
 def flatten(input: Any, start_dim: int = 0, end_dim: int = -1) -> Any:  # noqa: A002
     """Merge dimensions ``start_dim..end_dim`` (inclusive) into one. A 0-d input gives shape (1,)."""
+    # The common call (a plain numpy array, int dims in range, something to merge) without the
+    # general path's conversions and checks: they were half of Flatten's call time.
+    if type(input) is np.ndarray and type(start_dim) is int and type(end_dim) is int:
+        nd = input.ndim
+        if -nd <= start_dim < nd and -nd <= end_dim < nd:
+            start = start_dim + nd if start_dim < 0 else start_dim
+            end = end_dim + nd if end_dim < 0 else end_dim
+            if start < end:
+                shape = input.shape
+                return input.reshape(shape[:start] + (math.prod(shape[start : end + 1]),) + shape[end + 1 :])
     arr = _as_input(input, "flatten")
     start = _wrap_dim(start_dim, arr.ndim, "flatten", "start_dim", 1)
     end = _wrap_dim(end_dim, arr.ndim, "flatten", "end_dim", 2)
