@@ -79,6 +79,8 @@ def _f64(op: Any, x: np.ndarray, a: float, b: float) -> np.ndarray:
 
 
 def _apply(input: Any, op: Any, name: str, a: float = 0.0, b: float = 0.0, inplace: bool = False) -> Any:
+    if not inplace and type(input) is np.ndarray and input.dtype == np.float32:
+        return _core.activation(input, op, a, b)  # the common call, as the general path runs it
     x = _input(input, name)
     if x.dtype == np.float32:
         if inplace and x.flags.c_contiguous and x.flags.writeable:
