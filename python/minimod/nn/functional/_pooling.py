@@ -129,6 +129,22 @@ def _check_window_arity(op: str, k: list, s: list, p: list) -> None:
 
 
 def _max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices, fname):  # noqa: ANN001, ANN202
+    # The common call (a plain float32 array, int window arguments, a bool ceil_mode) goes to the
+    # kernel with the lists the general path below would build: its conversions and checks were
+    # most of a small pool's call time.
+    if (
+        type(input) is np.ndarray
+        and input.dtype == np.float32
+        and type(kernel_size) is int
+        and (stride is None or type(stride) is int)
+        and type(padding) is int
+        and type(dilation) is int
+        and type(ceil_mode) is bool
+    ):
+        s = kernel_size if stride is None else stride
+        return _core.max_pool2d(
+            input, [kernel_size] * 2, [s] * 2, [padding] * 2, [dilation] * 2, ceil_mode, return_indices
+        )
     x = _input(input, fname)
     k = _ints(kernel_size, fname, "kernel_size", 2)
     s = [] if stride is None else _ints(stride, fname, "stride", 3)
