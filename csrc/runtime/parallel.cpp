@@ -100,7 +100,7 @@ thread_local bool t_in_worker = false;
 //
 // Spinning polls with a pause instruction and yields the CPU only every kPollsPerYield polls: a
 // sched_yield is a system call (~1 us on a VM), and yielding on every poll made each fork-join
-// ~0.8 us slower (2 threads, 1 us of work per thread: 2.45 -> 1.75 us per parallel_for).
+// ~0.7 us slower (2 threads, 1 us of work per thread: 2.35-2.45 -> 1.6-1.75 us per parallel_for).
 std::chrono::microseconds spin_window() {
   static const std::chrono::microseconds window = [] {
     const char* env = std::getenv("MINIMOD_SPIN_US");
