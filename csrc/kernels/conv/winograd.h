@@ -64,7 +64,8 @@ struct WinogradGeometry {
 
 // Floats between consecutive U[xi] (and, likewise padded, V[xi] and M[xi]): one cache line more
 // than the data, so the 16 streams a transform writes at once do not all map to the same L1 sets
-// (an unpadded stride is often a multiple of 4 KiB).
+// (an unpadded stride is often a multiple of 4 KiB). The AVX2 weight panel's whole-vector stores
+// reach up to 7 floats past a plane's last channel, into this padding: keep it >= 8.
 inline std::int64_t winograd_u_stride(std::int64_t channels, int mr) { return channels * mr + 16; }
 
 struct WinogradTransforms {
