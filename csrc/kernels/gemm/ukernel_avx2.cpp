@@ -101,7 +101,13 @@ void f32_gemm_ukernel_6x16__avx2(std::int64_t kc, const float* __restrict a,
       }
     }
   }
-  for (; k < kc; ++k) step();
+  // Two steps per loop iteration: W5a 0.89-0.94 of its time, the 1x1 / 3x3 convs 0.92-0.98,
+  // ResNet-18 0.97 against one step (paired, in place); four steps measured 1.06.
+  for (; k + 2 <= kc; k += 2) {
+    step();
+    step();
+  }
+  if (k < kc) step();
 
   const bool full = nc >= V * kLanes;
   __m256i mask[V];
