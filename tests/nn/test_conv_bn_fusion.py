@@ -141,7 +141,8 @@ def test_affine_false_and_batch_one():
 
 
 @pytest.mark.parametrize("path", ["reference", "gemm_1x1", "shift_gemm", "shift_gemm_columns", "shift_gemm_pixel_rows",
-                                  "depthwise", "im2col_gemm", "winograd"])
+                                  "depthwise", "im2col_gemm", "winograd", "winograd_tile_rows",
+                                  "winograd_channel_rows"])
 def test_conv_affine_every_forced_path(path):
     rng = np.random.default_rng(3)
     if path == "gemm_1x1":

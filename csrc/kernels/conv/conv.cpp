@@ -572,6 +572,16 @@ void conv_depthwise(const ConvParams& p, const float* x, const float* w, const f
 
 }  // namespace
 
+namespace {
+
+WinogradGemmRows winograd_rows(ConvPath path) {
+  return path == ConvPath::WinogradTileRows      ? WinogradGemmRows::Tiles
+         : path == ConvPath::WinogradChannelRows ? WinogradGemmRows::Channels
+                                                 : WinogradGemmRows::Auto;
+}
+
+}  // namespace
+
 void conv_forward(const ConvParams& p, const float* x, const float* w, const float* bias,
                   bool relu, float* y, ConvPath path) {
   if (p.batch == 0 || p.out_channels == 0 || p.out_plane() == 0) return;
@@ -598,10 +608,7 @@ void conv_forward(const ConvParams& p, const float* x, const float* w, const flo
     case ConvPath::Winograd:
     case ConvPath::WinogradTileRows:
     case ConvPath::WinogradChannelRows:
-      conv_winograd(p, x, w, bias, relu, y,
-                    path == ConvPath::WinogradTileRows      ? WinogradGemmRows::Tiles
-                    : path == ConvPath::WinogradChannelRows ? WinogradGemmRows::Channels
-                                                            : WinogradGemmRows::Auto);
+      conv_winograd(p, x, w, bias, relu, y, winograd_rows(path));
       return;
     default:
       conv_gemm(p, x, w, bias, relu, y, /*pointwise=*/false);
@@ -612,10 +619,11 @@ void conv_forward(const ConvParams& p, const float* x, const float* w, const flo
 // =================================================================================================
 // Scaled epilogue (conv + BatchNorm eval affine [+ ReLU], nn/_fusion.py)
 //
-// The GEMM paths take the scale into their microkernel store. The others (Winograd, depthwise,
+// The GEMM paths take the scale into their microkernel store, Winograd into its output store
+// (W3's 32->64 conv: the separate pass was ~6 us of serial work per call). The others (depthwise,
 // reference) compute into y with no epilogue, then rescale the whole output in one pass right
-// after, while it is still in L2 at batch 1. (Winograd could take it in its output transform,
-// depthwise by scaling its few taps per plane, if those paths ever carry fused runs.)
+// after, while it is still in L2 at batch 1. (Depthwise could scale its few taps per plane, if
+// that path ever carries fused runs.)
 // =================================================================================================
 
 namespace {
@@ -664,7 +672,12 @@ void conv_forward(const ConvParams& p, const float* x, const float* w, const Con
     case ConvPath::Im2colGemm:
       conv_gemm(p, x, w, ep.bias, ep.relu, y, /*pointwise=*/false, ep.scale);
       return;
-    default:  // Reference, Depthwise, Winograd: compute, then rescale
+    case ConvPath::Winograd:
+    case ConvPath::WinogradTileRows:
+    case ConvPath::WinogradChannelRows:
+      conv_winograd(p, x, w, ep.bias, ep.relu, y, winograd_rows(path), ep.scale);
+      return;
+    default:  // Reference, Depthwise: compute, then rescale
       conv_forward(p, x, w, nullptr, false, y, path);
       scale_planes(p, ep, y);
       return;

@@ -226,7 +226,8 @@ void transform_weight_panel(const WinogradTransforms& tf, const Orientation& o, 
 // floats, work: d.chunks * d.per_chunk floats.
 void winograd_driver(const ConvParams& p, const DriverPlan& d, const float* x,
                      std::int64_t x_plane, const float* w, const float* u_all, const float* bias,
-                     bool relu, float* y, std::int64_t y_plane, float* v, float* work) {
+                     const float* scale, bool relu, float* y, std::int64_t y_plane, float* v,
+                     float* work) {
   const GemmKernels& kt = gemm_kernels();
   const WinogradTransforms& tf = d.tf;
   const Orientation& o = d.o;
@@ -312,6 +313,7 @@ void winograd_driver(const ConvParams& p, const DriverPlan& d, const float* x,
       for (int r = 0; r < kcount; ++r) {
         const std::int64_t k = k0 + r;
         const float b = bias ? bias[k] : 0.0f;
+        const float s = scale ? scale[k] : 1.0f;
         float* y4 = owork;
         if (o.tile_rows) {
           y4 += 4 * span * r;
@@ -323,7 +325,7 @@ void winograd_driver(const ConvParams& p, const DriverPlan& d, const float* x,
           const std::int64_t ty = rem / g.tiles_w, tx = rem % g.tiles_w;
           const std::int64_t count = std::min(g.tiles_w - tx, tb - t);
           tf.store_tiles(g, y4 + (t - ta), span, count, ty, tx, y + ((n0 + n) * K + k) * y_plane,
-                         b, relu);
+                         s, b, relu);
           t += count;
         }
       }
@@ -380,7 +382,7 @@ constexpr std::int64_t kPipelineBandFloats = std::int64_t{1} << 17;
 }  // namespace
 
 void conv_winograd(const ConvParams& p, const float* x, const float* w, const float* bias,
-                   bool relu, float* y, WinogradGemmRows gemm_rows) {
+                   bool relu, float* y, WinogradGemmRows gemm_rows, const float* scale) {
   const WinogradTransforms tf = winograd_transforms();
   const int m = tf.m;
   const std::int64_t xis = (m + 2) * (m + 2);
@@ -469,8 +471,8 @@ void conv_winograd(const ConvParams& p, const float* x, const float* w, const fl
       const Band b = band_of(p, m, job / bands, ty0, ty1);
       const DriverPlan d = driver_plan(b.p, tf, o, true, 1);
       float* v = slabs + chunk * slab;
-      winograd_driver(b.p, d, x + b.x_offset, in_plane, w, u_all, bias, relu, y + b.y_offset,
-                      out_plane, v, v + v_floats);
+      winograd_driver(b.p, d, x + b.x_offset, in_plane, w, u_all, bias, scale, relu,
+                      y + b.y_offset, out_plane, v, v + v_floats);
     });
     return;
   }
@@ -481,7 +483,7 @@ void conv_winograd(const ConvParams& p, const float* x, const float* w, const fl
     const DriverPlan d = driver_plan(q, tf, o, u_all != nullptr, threads);
     float* v = workspace(0, static_cast<std::size_t>(d.v_floats));
     float* work = workspace(1, static_cast<std::size_t>(d.chunks * d.per_chunk));
-    winograd_driver(q, d, xq, in_plane, w, u_all, bias, relu, yq, out_plane, v, work);
+    winograd_driver(q, d, xq, in_plane, w, u_all, bias, scale, relu, yq, out_plane, v, work);
   };
   if (split_bands == 1) {
     run(p, x, y);

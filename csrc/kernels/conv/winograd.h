@@ -39,13 +39,15 @@ bool winograd_applies(const ConvParams& p);
 // Whether it is expected to beat the GEMM paths (enough tiles per weight transform).
 bool winograd_wins(const ConvParams& p);
 
-// y = conv(x, w) + bias, then ReLU if `relu`; `winograd_applies(p)` must hold. Workspaces are
+// y = conv(x, w) * scale[c] + bias[c], then ReLU if `relu` (scale / bias per output channel; a
+// null one is 1 / 0); `winograd_applies(p)` must hold. Workspaces are
 // allocated before any thread starts, so running out of memory throws std::bad_alloc here.
 // rows: which operand the GEMM microkernel's rows walk (winograd.cpp, Orientation); Auto picks
 // the one with fewer padded multiply-adds, the others are for tests.
 enum class WinogradGemmRows { Auto, Tiles, Channels };
 void conv_winograd(const ConvParams& p, const float* x, const float* w, const float* bias,
-                   bool relu, float* y, WinogradGemmRows rows = WinogradGemmRows::Auto);
+                   bool relu, float* y, WinogradGemmRows rows = WinogradGemmRows::Auto,
+                   const float* scale = nullptr);
 
 // ---- the per-ISA transforms (winograd_impl.h), for the driver ----
 
@@ -99,10 +101,11 @@ struct WinogradTransforms {
   void (*output_columns)(const float* m, std::int64_t xs, std::int64_t ts, std::int64_t count,
                          int channels, float* y4);
   // Tiles [tx0, tx0 + count) of tile row ty from y4 (rows ys floats apart) into the output plane
-  // yc, clipped to the output's extent, plus bias, then ReLU.
+  // yc, clipped to the output's extent, times scale plus bias, then ReLU. (scale 1 changes
+  // nothing: v * 1 is v exactly, so an unscaled conv's bits do not depend on this.)
   void (*store_tiles)(const WinogradGeometry& g, const float* y4, std::int64_t ys,
                       std::int64_t count, std::int64_t ty, std::int64_t tx0, float* yc,
-                      float bias, bool relu);
+                      float scale, float bias, bool relu);
 };
 
 WinogradTransforms winograd_transforms_generic();

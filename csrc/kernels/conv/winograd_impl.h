@@ -384,7 +384,7 @@ void winograd_output_columns_impl(const float* __restrict m, std::int64_t xs, st
 
 void winograd_store_tiles_impl(const WinogradGeometry& g, const float* y4, std::int64_t ys,
                                std::int64_t count, std::int64_t ty, std::int64_t tx0, float* yc,
-                               float bias, bool relu) {
+                               float scale, float bias, bool relu) {
   const std::int64_t n = count;
   const std::int64_t ow0 = 2 * tx0;
   std::int64_t full = n;  // tiles whose 2 columns are both inside the output
@@ -397,18 +397,18 @@ void winograd_store_tiles_impl(const WinogradGeometry& g, const float* y4, std::
     const float* __restrict y1 = y0 + ys;
     if (relu) {
       for (std::int64_t tx = 0; tx < full; ++tx) {
-        const float v0 = y0[tx] + bias, v1 = y1[tx] + bias;
+        const float v0 = y0[tx] * scale + bias, v1 = y1[tx] * scale + bias;
         row[2 * tx] = v0 < 0.0f ? 0.0f : v0;
         row[2 * tx + 1] = v1 < 0.0f ? 0.0f : v1;
       }
     } else {
       for (std::int64_t tx = 0; tx < full; ++tx) {
-        row[2 * tx] = y0[tx] + bias;
-        row[2 * tx + 1] = y1[tx] + bias;
+        row[2 * tx] = y0[tx] * scale + bias;
+        row[2 * tx + 1] = y1[tx] * scale + bias;
       }
     }
     if (full < n) {  // the last tile of a row with an odd width: its first column only
-      float v0 = y0[full] + bias;
+      float v0 = y0[full] * scale + bias;
       if (relu && v0 < 0.0f) v0 = 0.0f;
       row[2 * full] = v0;
     }
