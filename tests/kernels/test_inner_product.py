@@ -126,6 +126,24 @@ def test_result_independent_of_rows_and_threads(isa, threads):
         check(full, reference(x, w, b), k)
 
 
+@pytest.mark.parametrize("threads", [1, 2], indirect=True)
+@pytest.mark.parametrize("m", [16, 61, 64])
+def test_narrow_layer_rows_split_between_threads(isa, threads, m):
+    # A classifier head (N = 10: one chunk of columns) at batch >= 16 is cut between the threads
+    # by rows: every output still equals what one thread computes and the row run alone, bitwise.
+    x, w, b = operands(11, m, 10, 512)
+    full = T.sgemm(x, w.T, b, relu=True)
+    check(full, np.maximum(reference(x, w, b), 0.0), 512)
+    for i in (0, 7, 8, m // 2, m - 1):
+        np.testing.assert_array_equal(full[i : i + 1], T.sgemm(x[i : i + 1], w.T, b, relu=True))
+    before = _core.get_num_threads()
+    _core.set_num_threads(1)
+    try:
+        np.testing.assert_array_equal(full, T.sgemm(x, w.T, b, relu=True))
+    finally:
+        _core.set_num_threads(before)
+
+
 def test_special_values(isa):
     x, w, b = operands(9, 5, 7, 20)
     x[1, 3] = np.inf
