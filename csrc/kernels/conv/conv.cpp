@@ -570,10 +570,6 @@ void conv_depthwise(const ConvParams& p, const float* x, const float* w, const f
   parallel_slices(slices, [&](std::int64_t s) { run(planes * s / slices, planes * (s + 1) / slices); });
 }
 
-}  // namespace
-
-namespace {
-
 WinogradGemmRows winograd_rows(ConvPath path) {
   return path == ConvPath::WinogradTileRows      ? WinogradGemmRows::Tiles
          : path == ConvPath::WinogradChannelRows ? WinogradGemmRows::Channels

@@ -40,8 +40,8 @@ bool winograd_applies(const ConvParams& p);
 bool winograd_wins(const ConvParams& p);
 
 // y = conv(x, w) * scale[c] + bias[c], then ReLU if `relu` (scale / bias per output channel; a
-// null one is 1 / 0); `winograd_applies(p)` must hold. Workspaces are
-// allocated before any thread starts, so running out of memory throws std::bad_alloc here.
+// null one is 1 / 0); `winograd_applies(p)` must hold. Workspaces are allocated before any
+// thread starts, so running out of memory throws std::bad_alloc here.
 // rows: which operand the GEMM microkernel's rows walk (winograd.cpp, Orientation); Auto picks
 // the one with fewer padded multiply-adds, the others are for tests.
 enum class WinogradGemmRows { Auto, Tiles, Channels };

@@ -387,8 +387,8 @@ void packed(const GemmKernels& kt, std::int64_t M, std::int64_t N, std::int64_t 
 }
 
 // The unpacked paths (inner-product, small-M) split along N (each thread reads its own rows /
-// columns of B once); a narrow layer (one chunk of columns: a classifier head) along M instead,
-// in whole row groups (each thread reads all of B, which is small then).
+// columns of B once); a narrow inner-product layer (one chunk of columns: a classifier head)
+// along M instead, in whole row groups (each thread reads all of W, which is small then).
 void small_m(GemmSmallFn fn, bool nt, std::int64_t M, std::int64_t N, std::int64_t K,
              const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float* c,
              std::int64_t ldc, const GemmEpilogue& ep, const GemmOptions& opt) {
@@ -405,7 +405,7 @@ void small_m(GemmSmallFn fn, bool nt, std::int64_t M, std::int64_t N, std::int64
   };
   constexpr std::int64_t kRowGroup = 8;  // rows per M chunk boundary: whole register tiles
   const std::int64_t row_groups = M / kRowGroup;
-  if (T > 1 && units < 2 && row_groups >= 2) {
+  if (nt && T > 1 && units < 2 && row_groups >= 2) {
     const std::int64_t slices = std::min<std::int64_t>(row_groups, T);
     parallel_slices(slices, [&](std::int64_t t) {
       const std::int64_t i0 = row_groups * t / slices * kRowGroup;
