@@ -81,6 +81,20 @@ def test_random_grid_every_path(isa, nd):
             check(T.conv_nd(x, w, b, s, pb, pa, d, g, path="depthwise"), ref, fan_in)
 
 
+@pytest.mark.parametrize("pads", [(0, 0), (1, 2), (9, 3), (17, 20)])
+def test_depthwise_padding_wider_than_a_vector(isa, pads):
+    # The depthwise path copies each plane into a zero-padded buffer; pads of 8, 16 or more
+    # columns (asymmetric too) are zeroed in several vector stores.
+    rng = np.random.default_rng(7)
+    pb, pa = pads
+    x = rng.uniform(-1, 1, (2, 3, 6, 11)).astype(np.float32)
+    w = rng.uniform(-1, 1, (3, 1, 3, 5)).astype(np.float32)
+    b = rng.uniform(-1, 1, 3).astype(np.float32)
+    args = ([1, 1], [pb, pb], [pa, pa], [1, 1], 3)
+    ref = conv_reference(x, w, b, *args)
+    check(T.conv_nd(x, w, b, *args, path="depthwise"), ref, w[0].size)
+
+
 @pytest.mark.parametrize("nd", [1, 2, 3])
 def test_relu_epilogue(isa, nd):
     rng = np.random.default_rng(200 + nd)
