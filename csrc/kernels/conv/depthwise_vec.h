@@ -43,14 +43,6 @@ struct DepthwiseVec {
     for (; i < n; ++i) dst[i] = src == nullptr ? 0.0f : src[i];
   }
 
-  // dst[0, n) = 0 for a row's few padding columns, by vector stores: as a plain loop the
-  // compiler calls memset, twice per row (5% of W5e's 128-channel 56x56 conv).
-  static void zero_pad(float* dst, std::int64_t n) {
-    for (std::int64_t i = 0; i < n; i += kLanes) {
-      S::store_first(dst + i, S::zero(), static_cast<int>(n - i < kLanes ? n - i : kLanes));
-    }
-  }
-
   // The plane with its padding, then kBlockCols zeros of read slack (a block may read past the
   // last row by less than that; those lanes are never stored).
   static void pad_plane(const ConvParams& p, const float* x, std::int64_t Dp, std::int64_t Hp,
@@ -66,9 +58,9 @@ struct DepthwiseVec {
           copy_or_zero(row, nullptr, Wp);
           continue;
         }
-        zero_pad(row, left);
+        for (std::int64_t i = 0; i < left; ++i) row[i] = 0.0f;
         copy_or_zero(row + left, x + (id * Hi + ih) * Wi, Wi);
-        zero_pad(row + left + Wi, right);
+        for (std::int64_t i = 0; i < right; ++i) row[left + Wi + i] = 0.0f;
       }
     }
     copy_or_zero(dst + Dp * Hp * Wp, nullptr, kBlockCols);
