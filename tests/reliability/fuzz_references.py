@@ -77,18 +77,16 @@ def run_and_check(run, reference, *, must_succeed: bool, compare: bool = True, r
         if valid and must_succeed:
             raise AssertionError(f"valid float32 call raised {type(raised).__name__}: {raised}")
         return None
+    got_arr = got[0] if isinstance(got, tuple) else got
+    assert isinstance(got_arr, np.ndarray), type(got_arr)
     if big:
         # A huge but valid answer that this machine could allocate (a 1-element uint8 array
         # padded by 2**31 - 1 is 2 GiB, and torch returns it): it must be the whole answer.
-        got_arr = got[0] if isinstance(got, tuple) else got
-        assert isinstance(got_arr, np.ndarray), type(got_arr)
         assert got_arr.shape == big_shape, ("returned a result of the wrong shape for a huge answer",
                                             got_arr.shape, big_shape)
         return got
     assert valid, "returned a result for arguments torch rejects"
-    got_arr = got[0] if isinstance(got, tuple) else got
     exp_arr = expected[0] if isinstance(expected, tuple) else expected
-    assert isinstance(got_arr, np.ndarray), type(got_arr)
     assert got_arr.shape == np.shape(exp_arr), (got_arr.shape, np.shape(exp_arr))
     if check_dtype is not None:
         assert got_arr.dtype == check_dtype, got_arr.dtype
